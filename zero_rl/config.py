@@ -1,0 +1,258 @@
+"""Dataclass configs for `zero-rl train`, validated once, before any model loads.
+
+A recipe is a YAML file whose sections mirror `TrainConfig`; command-line overrides are `section.field=value`.
+"""
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; the message names the field, the value and what is allowed."""
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _one_of(name: str, value: str, allowed) -> None:
+    _check(value in allowed, f"{name}={value!r} is not valid; choose one of: {', '.join(sorted(allowed))}")
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str | None = None
+    """Hub name or local folder of a causal LM; None builds (once) and uses the embedded tiny base model."""
+    dtype: str = "float32"
+    """Training dtype of the policy: float32 or bfloat16."""
+    gradient_checkpointing: bool = False
+    """Trade compute for memory in the policy's backward pass."""
+
+    def __post_init__(self):
+        _one_of("model.dtype", self.dtype, {"float32", "bfloat16"})
+
+
+@dataclass
+class TaskConfig:
+    name: str = "arithmetic"
+    """Registered task name (`zero-rl tasks` lists them)."""
+    options: dict = field(default_factory=dict)
+    """Task-specific keyword options, e.g. {data: path/or/hub-name, levels: [3, 4, 5]}."""
+    eval_size: int = 200
+    """Held-out problems used by the periodic and final evaluation (0 = all of the held-out split)."""
+
+    def __post_init__(self):
+        _check(isinstance(self.options, dict), f"task.options must be a mapping, got {type(self.options).__name__}")
+        _check(self.eval_size >= 0, f"task.eval_size must be >= 0, got {self.eval_size}")
+
+
+@dataclass
+class GenerationConfig:
+    backend: str = "hf"
+    """Generator: hf (transformers), vllm, or auto (vllm when it imports, else hf)."""
+    group_size: int = 8
+    """Completions sampled per prompt (G in GRPO)."""
+    temperature: float = 1.0
+    """Sampling temperature for training rollouts."""
+    top_p: float = 1.0
+    """Nucleus sampling threshold for training rollouts."""
+    max_new_tokens: int = 64
+    """Longest completion; longer ones are truncated (finish_reason 'length')."""
+    stop: list = field(default_factory=list)
+    """Extra stop strings (the end-of-text token always stops)."""
+
+    def __post_init__(self):
+        _one_of("generation.backend", self.backend, {"hf", "vllm", "auto"})
+        _check(self.group_size >= 2, f"generation.group_size must be >= 2 for group baselines, got {self.group_size}")
+        _check(self.temperature > 0, f"generation.temperature must be > 0 for training, got {self.temperature}")
+        _check(0 < self.top_p <= 1, f"generation.top_p must be in (0, 1], got {self.top_p}")
+        _check(self.max_new_tokens >= 1, f"generation.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+@dataclass
+class AlgorithmConfig:
+    advantage: str = "grpo"
+    """Advantage estimator: grpo, dr_grpo, rloo (see zero_rl/advantages.py)."""
+    loss_aggregation: str = "seq_mean_token_mean"
+    """seq_mean_token_mean (GRPO), token_mean (DAPO), seq_mean_token_sum_norm (Dr.GRPO)."""
+    clip_low: float = 0.2
+    """Lower clip: the ratio is clipped at 1 - clip_low."""
+    clip_high: float = 0.28
+    """Upper clip (clip-higher, DAPO): the ratio is clipped at 1 + clip_high."""
+    beta: float = 0.0
+    """KL coefficient to the frozen reference; 0 loads no reference model."""
+    kl_estimator: str = "k3"
+    """KL estimator: k1, k2 or k3 (Schulman's low-variance estimator)."""
+    update_epochs: int = 1
+    """Policy updates (mu) per generated batch."""
+    drop_zero_std_groups: bool = True
+    """Leave groups whose rewards are all equal out of the update (their advantage is 0 anyway)."""
+    mask_truncated: bool = False
+    """Give completions cut at max_new_tokens no loss."""
+    std_eps: float = 1e-4
+    """Added to the group std in grpo advantages."""
+
+    def __post_init__(self):
+        from zero_rl.advantages import ADVANTAGES
+        from zero_rl.losses import AGGREGATIONS, KL_ESTIMATORS
+
+        _one_of("algorithm.advantage", self.advantage, ADVANTAGES)
+        _one_of("algorithm.loss_aggregation", self.loss_aggregation, AGGREGATIONS)
+        _one_of("algorithm.kl_estimator", self.kl_estimator, KL_ESTIMATORS)
+        _check(0 < self.clip_low < 1, f"algorithm.clip_low must be in (0, 1), got {self.clip_low}")
+        _check(self.clip_high > 0, f"algorithm.clip_high must be > 0, got {self.clip_high}")
+        _check(self.beta >= 0, f"algorithm.beta must be >= 0, got {self.beta}")
+        _check(self.update_epochs >= 1, f"algorithm.update_epochs must be >= 1, got {self.update_epochs}")
+        _check(self.std_eps > 0, f"algorithm.std_eps must be > 0, got {self.std_eps}")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-4
+    """AdamW peak learning rate."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    betas: list = field(default_factory=lambda: [0.9, 0.99])
+    """AdamW betas."""
+    warmup_steps: int = 5
+    """Linear warm-up steps from 0 to lr."""
+    schedule: str = "constant"
+    """After warm-up: constant, linear (to 0 at the last step) or cosine."""
+    max_grad_norm: float = 1.0
+    """Gradient-norm clip (0 disables)."""
+    micro_batch_size: int = 64
+    """Sequences per forward/backward; the step's batch is accumulated over micro-batches."""
+
+    def __post_init__(self):
+        _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
+        _check(self.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+               f"optim.betas must be two numbers in [0, 1), got {self.betas}")
+        _check(self.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        _one_of("optim.schedule", self.schedule, {"constant", "linear", "cosine"})
+        _check(self.max_grad_norm >= 0, f"optim.max_grad_norm must be >= 0, got {self.max_grad_norm}")
+        _check(self.micro_batch_size >= 1, f"optim.micro_batch_size must be >= 1, got {self.micro_batch_size}")
+
+
+@dataclass
+class RunConfig:
+    steps: int = 100
+    """Training steps (one generated batch each)."""
+    prompts_per_step: int = 32
+    """Prompts per step across all processes; each process takes an equal share."""
+    seed: int = 0
+    """Seed for data order, sampling and initialisation."""
+    output_dir: str = "runs/latest"
+    """Run directory: config.yaml, metrics.jsonl, eval.jsonl, checkpoints/."""
+    eval_every: int = 25
+    """Held-out evaluation every N steps (0: only before and after training)."""
+    save_every: int = 0
+    """Checkpoint every N steps (0: only at the end)."""
+    resume: bool = False
+    """Resume from the latest checkpoint in output_dir: model, optimizer, scheduler, RNG, step, data position."""
+    progress: bool = True
+    """Show a live progress display (metrics are written to metrics.jsonl either way)."""
+
+    def __post_init__(self):
+        _check(self.steps >= 1, f"run.steps must be >= 1, got {self.steps}")
+        _check(self.prompts_per_step >= 1, f"run.prompts_per_step must be >= 1, got {self.prompts_per_step}")
+        _check(self.eval_every >= 0, f"run.eval_every must be >= 0, got {self.eval_every}")
+        _check(self.save_every >= 0, f"run.save_every must be >= 0, got {self.save_every}")
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, annotation: Any, name: str) -> Any:
+    """Check `value` against a field annotation, converting where the conversion is lossless (int -> float)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, name)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{name}={value!r} has the wrong type; expected {annotation}")
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    base = origin or annotation
+    if base is Any:
+        return value
+    if base is bool and not isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} must be true or false")
+    if base in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} must be a number")
+    if base is list and isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, base):
+        raise ConfigError(f"{name}={value!r} has the wrong type; expected {getattr(base, '__name__', base)}")
+    return value
+
+
+def _build_section(cls, values: dict, section: str):
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown field(s) {', '.join(sorted(f'{section}.{k}' for k in unknown))}; "
+                          f"{section} has: {', '.join(sorted(known))}")
+    kwargs = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """'algorithm.beta=0.01' -> ('algorithm', 'beta', 0.01); the value is read as YAML."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"override {text!r} must look like section.field=value, e.g. run.steps=50")
+    key, raw = text.split("=", 1)
+    section, name = key.split(".", 1)
+    if section not in SECTIONS:
+        raise ConfigError(f"override {text!r}: unknown section {section!r}; sections: {', '.join(SECTIONS)}")
+    return section, name, yaml.safe_load(raw) if raw != "" else ""
+
+
+def build_config(recipe: dict | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """Recipe dict (from YAML) + overrides -> validated TrainConfig. Raises ConfigError on any bad value."""
+    recipe = dict(recipe or {})
+    unknown = set(recipe) - set(SECTIONS)
+    if unknown:
+        raise ConfigError(f"unknown section(s) {', '.join(sorted(unknown))}; sections: {', '.join(SECTIONS)}")
+    merged = {section: dict(recipe.get(section) or {}) for section in SECTIONS}
+    for text in overrides:
+        section, name, value = parse_override(text)
+        merged[section][name] = value
+    return TrainConfig(**{s: _build_section(SECTIONS[s], merged[s], s) for s in SECTIONS})
+
+
+def load_config(path: str | None, overrides: list[str] = ()) -> TrainConfig:
+    recipe = {}
+    if path:
+        with open(path) as f:
+            recipe = yaml.safe_load(f) or {}
+        if not isinstance(recipe, dict):
+            raise ConfigError(f"{path}: a recipe must be a mapping of sections, got {type(recipe).__name__}")
+    return build_config(recipe, overrides)
