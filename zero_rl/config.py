@@ -66,9 +66,32 @@ class GenerationConfig:
     """Longest completion; longer ones are truncated (finish_reason 'length')."""
     stop: list = field(default_factory=list)
     """Extra stop strings (the end-of-text token always stops)."""
+    gpu_memory_utilization: float = 0.3
+    """vLLM: share of GPU memory for weights + KV cache (on CPU vLLM sizes its cache from VLLM_CPU_KVCACHE_SPACE)."""
+    enable_sleep_mode: bool = False
+    """vLLM: free the KV cache during the policy update and wake before generation (no-op on CPU)."""
+    enable_prefix_caching: bool = True
+    """vLLM: reuse KV blocks of shared prompt prefixes (the G completions of a prompt share it)."""
+    tensor_parallel_size: int = 1
+    """vLLM: GPUs one engine spans."""
+    vllm_dtype: str = "auto"
+    """vLLM weights dtype: auto (the training dtype), float32, bfloat16, float16."""
+    importance_correction: bool = True
+    """Truncated importance sampling (TIS) for the generator/trainer log-prob mismatch (vLLM only)."""
+    importance_cap: float = 2.0
+    """TIS cap C: each token's weight is min(exp(trainer_logp - generator_logp), C)."""
+    check_sync_every: int = 0
+    """vLLM: every N syncs, check greedy tokens and log-probs of a probe prompt against the trainer (0: never)."""
 
     def __post_init__(self):
         _one_of("generation.backend", self.backend, {"hf", "vllm", "auto"})
+        _one_of("generation.vllm_dtype", self.vllm_dtype, {"auto", "float32", "bfloat16", "float16"})
+        _check(0 < self.gpu_memory_utilization <= 1,
+               f"generation.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        _check(self.tensor_parallel_size >= 1,
+               f"generation.tensor_parallel_size must be >= 1, got {self.tensor_parallel_size}")
+        _check(self.importance_cap >= 1, f"generation.importance_cap must be >= 1, got {self.importance_cap}")
+        _check(self.check_sync_every >= 0, f"generation.check_sync_every must be >= 0, got {self.check_sync_every}")
         _check(self.group_size >= 2, f"generation.group_size must be >= 2 for group baselines, got {self.group_size}")
         _check(self.temperature > 0, f"generation.temperature must be > 0 for training, got {self.temperature}")
         _check(0 < self.top_p <= 1, f"generation.top_p must be in (0, 1], got {self.top_p}")
