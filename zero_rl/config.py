@@ -46,8 +46,14 @@ class TaskConfig:
     """Task-specific keyword options, e.g. {data: path/or/hub-name, levels: [3, 4, 5]}."""
     eval_size: int = 200
     """Held-out problems used by the periodic and final evaluation (0 = all of the held-out split)."""
+    reward_workers: int = 0
+    """Processes that score completions (0: score in the training process; use >0 for math-verify or code)."""
+    reward_timeout_s: float = 10.0
+    """Wall-clock limit per completion and reward in the pool; a timeout scores 0 and is counted."""
 
     def __post_init__(self):
+        _check(self.reward_workers >= 0, f"task.reward_workers must be >= 0, got {self.reward_workers}")
+        _check(self.reward_timeout_s > 0, f"task.reward_timeout_s must be > 0, got {self.reward_timeout_s}")
         _check(isinstance(self.options, dict), f"task.options must be a mapping, got {type(self.options).__name__}")
         _check(self.eval_size >= 0, f"task.eval_size must be >= 0, got {self.eval_size}")
 
@@ -219,6 +225,11 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
         raise ConfigError(f"{name}={value!r} has the wrong type; expected {annotation}")
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     base = origin or annotation
     if base is Any:
         return value

@@ -1,0 +1,247 @@
+"""The GRPO training loop, top to bottom: sample prompts -> generate G completions each -> score ->
+advantages -> policy update -> sync weights to the generator -> log -> eval / checkpoint.
+
+`train` receives built objects where a caller has them (a test hands it a tiny model), and builds the rest from
+the config. Runs single-process or under `accelerate launch` (DDP): each process takes an equal share of the
+step's prompts and keeps its own generator.
+"""
+
+import copy
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from zero_rl.advantages import get_advantage_fn, zero_std_groups
+from zero_rl.batch import build_batch
+from zero_rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from zero_rl.config import ConfigError, TrainConfig
+from zero_rl.evaluate import greedy_eval
+from zero_rl.generation import SamplingParams, build_generator
+from zero_rl.metrics import RunLog
+from zero_rl.scoring import score_inline
+from zero_rl.update import policy_update
+
+
+def lr_multiplier(step: int, warmup_steps: int, total_steps: int, schedule: str) -> float:
+    """Linear warm-up to 1, then constant, linear decay to 0, or cosine decay to 0 at total_steps."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    if schedule == "linear":
+        return 1.0 - progress
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return 1.0
+
+
+def step_examples(examples: list, step: int, prompts_per_step: int, seed: int, rank: int, world: int) -> list:
+    """This rank's prompts for `step` (1-based): a seeded permutation per epoch, read in order, so the data
+    position is a function of the step and a resumed run sees exactly the prompts it would have seen."""
+    per_rank = prompts_per_step // world
+    start = (step - 1) * prompts_per_step + rank * per_rank
+    out = []
+    for position in range(start, start + per_rank):
+        epoch, offset = divmod(position, len(examples))
+        order = list(range(len(examples)))
+        random.Random(f"{seed}/epoch{epoch}").shuffle(order)
+        out.append(examples[order[offset]])
+    return out
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else float("nan")
+
+
+def rollout_metrics(scores, completions, rewards_B, zero_std_P, task) -> dict:
+    lengths = [len(c.token_ids) for c in completions]
+    out = {"reward/total": _mean(rewards_B.tolist()), "reward/total_std": float(rewards_B.std())}
+    out.update(scores.metrics())
+    out["accuracy"] = _mean(scores.components[task.accuracy])
+    if task.format:
+        out["format_rate"] = _mean(scores.components[task.format])
+    out["completion/length_mean"] = _mean(lengths)
+    out["completion/length_max"] = max(lengths)
+    out["completion/clipped_share"] = _mean(c.finish_reason == "length" for c in completions)
+    out["groups/zero_std_share"] = float(zero_std_P.float().mean())
+    return out
+
+
+def _average_across_ranks(metrics: dict, accelerator) -> dict:
+    if accelerator.num_processes == 1:
+        return metrics
+    keys = sorted(metrics)
+    values = torch.tensor([float(metrics[k]) for k in keys], device=accelerator.device)
+    values = accelerator.reduce(values, reduction="mean")
+    return dict(zip(keys, values.tolist()))
+
+
+def evaluate_held_out(generator, tokenizer, task, examples, config, accelerator, prompt_suffix="") -> dict:
+    """Greedy accuracy / format on the held-out examples, sharded across ranks and combined."""
+    from accelerate.utils import gather_object
+
+    shard = examples[accelerator.process_index::accelerator.num_processes]
+    result = greedy_eval(generator, tokenizer, task, shard, config.generation.max_new_tokens, prompt_suffix) \
+        if shard else {"n": 0}
+    parts = gather_object([result]) if accelerator.num_processes > 1 else [result]
+    total = sum(p["n"] for p in parts)
+    combined = {"n": total}
+    for key in ("accuracy", "format", "mean_length"):
+        if all(key in p for p in parts if p["n"]):
+            combined[key] = sum(p[key] * p["n"] for p in parts if p["n"]) / max(total, 1)
+    return combined
+
+
+class _Scorer:
+    """Scores a step's completions: inline (reward_workers=0) or in the process pool."""
+
+    def __init__(self, task_config):
+        self.pool = None
+        if task_config.reward_workers > 0:
+            from zero_rl.scoring import RewardPool
+
+            self.pool = RewardPool(workers=task_config.reward_workers, timeout_s=task_config.reward_timeout_s)
+
+    def __call__(self, completions, examples, rewards):
+        if self.pool is None:
+            return score_inline(rewards, completions, examples)
+        return self.pool.score(rewards, completions, examples)
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.close()
+
+
+def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=None, accelerator=None,
+          log=None) -> dict:
+    """Run GRPO as configured; returns {"before": eval, "after": eval, "steps": n, "output_dir": path}."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from tasks import get_task
+    from zero_rl.models import load_model_and_tokenizer
+
+    accelerator = accelerator or Accelerator(
+        mixed_precision="bf16" if config.model.dtype == "bfloat16" else "no")
+    rank, world, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    if config.run.prompts_per_step % world:
+        raise ConfigError(f"run.prompts_per_step={config.run.prompts_per_step} must divide evenly across "
+                          f"{world} processes")
+    out = Path(config.run.output_dir)
+    runlog = RunLog(out, config.run.steps, enabled=is_main, progress=config.run.progress)
+    say = log or runlog.print
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        say(f"config: {config.to_dict()}")
+    set_seed(config.run.seed)
+
+    task = task or get_task(config.task.name, **config.task.options)
+    train_examples = task.load(task.train_split)
+    eval_examples = task.load(task.eval_split)
+    eval_examples = eval_examples[: config.task.eval_size] if config.task.eval_size else eval_examples
+    if model is None:
+        model, tokenizer = load_model_and_tokenizer(config.model.name_or_path, progress=config.run.progress
+                                                    and is_main, log=say)
+    if config.model.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    ref_model = copy.deepcopy(model).eval().requires_grad_(False) if config.algorithm.beta > 0 else None
+
+    optim = config.optim
+    optimizer = torch.optim.AdamW(model.parameters(), lr=optim.lr, betas=tuple(optim.betas),
+                                  weight_decay=optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_multiplier(s, optim.warmup_steps, config.run.steps, optim.schedule))
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if ref_model is not None:
+        ref_model.to(accelerator.device)
+    policy = accelerator.unwrap_model(model)
+    generator = generator or build_generator(config.generation.backend, policy, tokenizer, config.generation, say)
+    use_tis = generator.name == "vllm" and config.generation.importance_correction
+    scorer = _Scorer(config.task)
+    advantage_fn = get_advantage_fn(config.algorithm.advantage)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    group_size = config.generation.group_size
+
+    start_step, history = 0, {}
+    checkpoint = latest_checkpoint(out / "checkpoints") if config.run.resume else None
+    if checkpoint is not None:
+        state = load_checkpoint(checkpoint, policy, optimizer, scheduler, rank)
+        start_step, history = state["step"], state.get("history", {})
+        generator.sync_weights(policy)
+        say(f"resumed from {checkpoint} at step {start_step} (data position {state['data_position']})")
+    elif config.run.resume:
+        say(f"run.resume: no checkpoint in {out / 'checkpoints'}; starting from step 0")
+    if start_step == 0:
+        history["before"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
+        runlog.write("eval.jsonl", dict(history["before"], step=0))
+        say(f"held-out before RL: {history['before']}")
+
+    syncs = 0
+    for step in range(start_step + 1, config.run.steps + 1):
+        started = time.time()
+        examples_P = step_examples(train_examples, step, config.run.prompts_per_step, config.run.seed, rank, world)
+        prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
+        completions = generator.generate(prompt_ids, SamplingParams(
+            n=group_size, temperature=config.generation.temperature, top_p=config.generation.top_p,
+            max_new_tokens=config.generation.max_new_tokens, stop=list(config.generation.stop),
+            seed=(config.run.seed * 1_000_003 + step) * 64 + rank))
+        generated = time.time()
+
+        scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
+                        task.rewards)
+        rewards_B = torch.tensor(scores.total_B, dtype=torch.float)
+        scored = time.time()
+
+        advantages_B = advantage_fn(rewards_B, group_size, std_eps=config.algorithm.std_eps)
+        zero_std_P = zero_std_groups(rewards_B, group_size)
+        batch = build_batch(prompt_ids, completions, pad_id)
+        keep_B = torch.ones(len(batch))
+        if config.algorithm.drop_zero_std_groups:
+            keep_B = keep_B * (~zero_std_P).repeat_interleave(group_size).float()
+        if config.algorithm.mask_truncated:
+            keep_B = keep_B * (~batch.truncated_B).float()
+        update_metrics = policy_update(model, ref_model, optimizer, batch, advantages_B,
+                                       batch.completion_mask_BT * keep_B.unsqueeze(1), config, accelerator, use_tis)
+        scheduler.step()
+        updated = time.time()
+
+        generator.sync_weights(policy)
+        syncs += 1
+        every = config.generation.check_sync_every
+        if every and syncs % every == 0 and hasattr(generator, "check_sync"):
+            update_metrics.update(generator.check_sync(policy))
+        synced = time.time()
+
+        metrics = rollout_metrics(scores, completions, rewards_B, zero_std_P, task)
+        metrics.update(update_metrics)
+        generated_tokens = sum(len(c.token_ids) for c in completions)
+        metrics.update({
+            "lr": scheduler.get_last_lr()[0], "time/generate": generated - started, "time/score": scored - generated,
+            "time/update": updated - scored, "time/sync": synced - updated, "time/step": synced - started,
+            "tokens_per_s": generated_tokens / max(generated - started, 1e-9),
+        })
+        metrics = _average_across_ranks(metrics, accelerator)
+        runlog.step(step, metrics)
+
+        last = step == config.run.steps
+        if config.run.eval_every and step % config.run.eval_every == 0 and not last:
+            result = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
+            runlog.write("eval.jsonl", dict(result, step=step))
+            say(f"held-out at step {step}: {result}")
+        if (config.run.save_every and step % config.run.save_every == 0) or last:
+            save_checkpoint(out / "checkpoints", step, policy, tokenizer, optimizer, scheduler,
+                            {"data_position": step * config.run.prompts_per_step, "history": history},
+                            rank=rank, is_main=is_main, barrier=accelerator.wait_for_everyone)
+
+    history["after"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
+    runlog.write("eval.jsonl", dict(history["after"], step=config.run.steps))
+    say(f"held-out after RL: {history['after']}")
+    runlog.close()
+    scorer.close()
+    return {"before": history.get("before"), "after": history["after"], "steps": config.run.steps,
+            "output_dir": str(out), "model": policy, "tokenizer": tokenizer, "generator": generator}

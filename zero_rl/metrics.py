@@ -1,0 +1,56 @@
+"""Run logging: JSON lines in the run directory and a live progress display."""
+
+import json
+import math
+import time
+from pathlib import Path
+
+
+class RunLog:
+    """Appends one JSON object per line to metrics.jsonl / eval.jsonl; shows progress with rich (main process)."""
+
+    def __init__(self, directory: Path, total_steps: int, start_step: int = 0, enabled: bool = True,
+                 progress: bool = True):
+        self.directory = Path(directory)
+        self.enabled = enabled
+        self.progress = None
+        if enabled and progress:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("GRPO"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                                     TimeRemainingColumn())
+            self.task_id = self.progress.add_task("train", total=total_steps, completed=start_step, status="")
+            self.progress.start()
+
+    def print(self, message: str) -> None:
+        if not self.enabled:
+            return
+        if self.progress is not None:
+            self.progress.console.print(message)
+        else:
+            print(message, flush=True)
+
+    def write(self, name: str, record: dict) -> None:
+        if not self.enabled:
+            return
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        with open(self.directory / name, "a") as f:
+            f.write(json.dumps(dict(clean, time=time.time())) + "\n")
+
+    def step(self, step: int, metrics: dict) -> None:
+        self.write("metrics.jsonl", dict(metrics, step=step))
+        if not self.enabled:
+            return
+        status = (f"reward {metrics['reward/total']:.3f}  acc {metrics.get('accuracy', float('nan')):.2f}  "
+                  f"fmt {metrics.get('format_rate', float('nan')):.2f}  len {metrics['completion/length_mean']:.0f}  "
+                  f"{metrics['time/step']:.1f}s/step")
+        if self.progress is not None:
+            self.progress.update(self.task_id, completed=step, status=status)
+        else:
+            print(f"step {step}: {status}", flush=True)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
