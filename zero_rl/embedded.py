@@ -44,10 +44,10 @@ class BaseModelRecipe:
     weight_decay: float = 0.1
     seed: int = 1234
     # corpus mixture (shares of documents)
-    share_plain: float = 0.30  # no template: "What is 3 + 4? The answer is 7."
-    share_tagged: float = 0.15  # template + <think> steps </think> <answer> n </answer>
-    share_worked_prose: float = 0.20  # template + "3 + 4 = 7. The answer is 7."
-    share_wrong_step: float = 0.10  # worked (tagged or prose) with one wrong step
+    share_plain: float = 0.50  # no template, short and dense in arithmetic: "3 + 4 * 2 = 3 + 8 = 11"
+    share_tagged: float = 0.12  # template + <think> steps </think> <answer> n </answer>
+    share_worked_prose: float = 0.13  # template + "3 + 4 = 7. The answer is 7."
+    share_wrong_step: float = 0.05  # worked (tagged or prose) with one wrong step
     # the rest: template + "The answer is 7."
     # problem knobs (the arithmetic task's defaults)
     min_operands: int = 2
@@ -67,11 +67,12 @@ class BaseModelRecipe:
 
 _PLAIN = [
     "What is {e}? The answer is {a}.",
-    "{e} = {a}",
-    "Q: Compute {e}. A: {a}",
+    "{s}",
+    "Q: Compute {e}. A: {s}. The answer is {a}.",
     "Compute {e}. {s}. The answer is {a}.",
     "Question: what is {e}? Answer: {a}.",
     "We have {s}.",
+    "{s}. So {e} is {a}.",
 ]
 
 

@@ -205,11 +205,16 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             keep_B = keep_B * (~zero_std_P).repeat_interleave(group_size).float()
         if config.algorithm.mask_truncated:
             keep_B = keep_B * (~batch.truncated_B).float()
+        sleep = config.generation.enable_sleep_mode and hasattr(generator, "sleep")
+        if sleep:  # free the generator's memory for the update (vLLM sleep mode on GPU)
+            generator.sleep()
         update_metrics = policy_update(model, ref_model, optimizer, batch, advantages_B,
                                        batch.completion_mask_BT * keep_B.unsqueeze(1), config, accelerator, use_tis)
         scheduler.step()
         updated = time.time()
 
+        if sleep:
+            generator.wake()
         generator.sync_weights(policy)
         syncs += 1
         every = config.generation.check_sync_every
