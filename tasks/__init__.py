@@ -4,9 +4,14 @@ Adding a task is one file in this folder plus one line here.
 """
 
 from tasks import arithmetic
+from tasks import aime24, amc23, minerva, olympiadbench  # held-out math benchmarks
 
 TASKS = {
     "arithmetic": arithmetic.build,
+    "aime24": aime24.build,
+    "amc23": amc23.build,
+    "minerva": minerva.build,
+    "olympiadbench": olympiadbench.build,
 }
 
 

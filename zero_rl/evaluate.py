@@ -72,11 +72,22 @@ def exact_equal(a: str, b: str) -> bool:
         return False
 
 
+def _equivalent_or_not(equivalent, a: str, b: str) -> bool:
+    """equivalent(a, b); a checker that raises or times out on odd answers counts as "different", logged."""
+    try:
+        return bool(equivalent(a, b))
+    except Exception as error:
+        log.warning("answer equivalence raised %s on %r vs %r; counted as different", type(error).__name__,
+                    a[:80], b[:80])
+        return False
+
+
 def group_answers(answers: list, equivalent=exact_equal) -> list[list[int]]:
     """Indices of the non-None answers grouped by `equivalent`, groups in order of first appearance.
 
-    An answer joins the first group whose first member it is equivalent to (equivalence is assumed
-    transitive; for a checker that is not, the order of samples decides).
+    An answer joins the first group whose first member it is equivalent to, called as
+    equivalent(first member, answer) (equivalence is assumed transitive; for a checker that is not, the order
+    of samples decides).
     """
     groups: list[list[int]] = []
     for index, answer in enumerate(answers):
@@ -84,7 +95,7 @@ def group_answers(answers: list, equivalent=exact_equal) -> list[list[int]]:
             continue
         for group in groups:
             first = answers[group[0]]
-            if answer == first or equivalent(answer, first):
+            if answer == first or _equivalent_or_not(equivalent, first, answer):
                 group.append(index)
                 break
         else:
@@ -189,7 +200,7 @@ def equivalence_for(task):
     own = getattr(task, "answers_equivalent", None)
     if own is not None:
         return own
-    extract = task.extract_answer
+    extract = getattr(task.extract_answer, "func", task.extract_answer)  # through functools.partial
     if extract is not None and getattr(extract, "__module__", "") == "rewards.math_answer":
         from rewards.math_answer import answers_equivalent
 

@@ -42,9 +42,9 @@ def plot_pass_at_k(runs: dict, task_name: str, path) -> Path:
     axis.set_ylim(-2, 102)
     axis.set_xlabel("k (samples)")
     axis.set_ylabel("% of problems")
-    some = next(iter(runs.values()))
-    axis.set_title(f"{task_name}: {some['problems']} problems, n = {some['n']} (shaded: 95% bootstrap CI)",
-                   fontsize=9)
+    sizes = {(s["problems"], s["n"]) for s in runs.values()}
+    size = "{} problems, n = {}".format(*next(iter(sizes))) if len(sizes) == 1 else "runs differ in problems or n"
+    axis.set_title(f"{task_name}: {size} (shaded: 95% bootstrap CI of pass@k)", fontsize=9)
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8, loc="best")
     figure.tight_layout()
