@@ -261,3 +261,22 @@ def test_cli_rejects_bad_arguments(argv, message, capsys):
 def test_cli_parses_k_list():
     with pytest.raises(SystemExit):
         cli_main(["--k", "1,x"])
+
+
+def test_memoized_equivalence_asks_each_pair_once_and_skips_clearly_different_numbers():
+    from zero_rl.evaluate import memoized_equivalence
+
+    asked = []
+
+    def checker(a, b):
+        asked.append((a, b))
+        if a == "boom":
+            raise TimeoutError("checker gave up")
+        return fraction_equal(a, b)
+
+    check = memoized_equivalence(checker)
+    assert check("1/2", "0.5") and check("1/2", "0.5") and asked == [("1/2", "0.5")]
+    assert not check("3", "4.5") and len(asked) == 1  # two plain numbers far apart: no checker call
+    assert check("0.5", "0.50000001") and len(asked) == 2  # close numbers still go to the checker
+    assert not check("boom", "1")  # a checker error counts as "different"
+    assert majority_vote(["boom", "1", "1"], memoized_equivalence(checker)) == [1, 2]

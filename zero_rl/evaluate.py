@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -80,6 +81,29 @@ def _equivalent_or_not(equivalent, a: str, b: str) -> bool:
         log.warning("answer equivalence raised %s on %r vs %r; counted as different", type(error).__name__,
                     a[:80], b[:80])
         return False
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def memoized_equivalence(equivalent):
+    """`equivalent` with each pair checked once, and two plain decimals that differ by more than a relative
+    1e-4 called different without asking it (a math checker takes milliseconds a pair; a vote over n answers
+    asks up to n^2/2 pairs, again for every k)."""
+    cache: dict = {}
+
+    def check(a: str, b: str) -> bool:
+        key = (a, b)
+        if key not in cache:
+            x, y = a.strip(), b.strip()
+            if _PLAIN_NUMBER.fullmatch(x) and _PLAIN_NUMBER.fullmatch(y) and \
+                    abs(float(x) - float(y)) > 1e-4 * max(1.0, abs(float(x)), abs(float(y))):
+                cache[key] = False
+            else:
+                cache[key] = _equivalent_or_not(equivalent, a, b)
+        return cache[key]
+
+    return check
 
 
 def group_answers(answers: list, equivalent=exact_equal) -> list[list[int]]:
@@ -170,6 +194,7 @@ def summarize(records: list, ks: list, equivalent=exact_equal, bootstrap_resampl
     bad = [k for k in ks if not 1 <= k <= n]
     if bad:
         raise ValueError(f"k must lie in 1..n = {n}; got {bad}")
+    equivalent = memoized_equivalence(equivalent)
     per_problem_values: dict = {}
     for k in ks:
         per_problem_values[f"pass@{k}"] = [pass_at_k(n, sum(bool(r["correct"]) for r in p), k) for p in problems]
