@@ -252,6 +252,9 @@ def test_cli_end_to_end_with_a_tiny_model(tiny_model_dir, tmp_path, capsys):
     (["--task", "nope"], "unknown task 'nope'"),
     (["--n", "4", "--k", "1,8"], "every k must be <= --n"),
     (["--compare", "only-one"], "two or more"),
+    (["--task", "arithmetic", "--task-option", "colour=red"], "bad options"),
+    (["--task", "arithmetic", "--task-option", "gsm8k.seed=1"], "not among the tasks"),
+    (["--task", "arithmetic", "--task-option", "seed"], "expected KEY=VALUE"),
 ])
 def test_cli_rejects_bad_arguments(argv, message, capsys):
     assert cli_main(argv) == 2
@@ -280,3 +283,10 @@ def test_memoized_equivalence_asks_each_pair_once_and_skips_clearly_different_nu
     assert not check("0.5", "0.50000001") and len(asked) == 2  # close numbers still go to the checker
     assert not check("boom", "1")  # a checker error counts as "different"
     assert majority_vote(["boom", "1", "1"], memoized_equivalence(checker)) == [1, 2]
+
+
+def test_task_options_parse_json_values_and_task_prefixes():
+    from zero_rl.evaluate import task_options
+
+    assert task_options(["arithmetic", "amc23"], ["seed=3", "amc23.answer_fallbacks=boxed", "arithmetic.operators=+-"]) \
+        == {"arithmetic": {"seed": 3, "operators": "+-"}, "amc23": {"seed": 3, "answer_fallbacks": "boxed"}}

@@ -354,6 +354,25 @@ def _int_list(text: str) -> list:
     return sorted(set(values))
 
 
+def task_options(names: list, assignments: list) -> dict:
+    """{task name: {option: value}} from ["KEY=VALUE", "TASK.KEY=VALUE", ...]; a TASK. prefix picks one task."""
+    options = {name: {} for name in names}
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--task-option {assignment!r}: expected KEY=VALUE or TASK.KEY=VALUE")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        target, dot, option = key.strip().rpartition(".")
+        if dot and target not in options:
+            raise ValueError(f"--task-option {assignment!r}: {target!r} is not among the tasks {', '.join(names)}")
+        for name in ([target] if dot else names):
+            options[name][option] = value
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zero-rl eval",
@@ -372,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="auto", choices=("hf", "vllm", "auto"))
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    parser.add_argument("--task-option", action="append", default=[], metavar="[TASK.]KEY=VALUE",
+                        help="a task build option, for every task or for one (amc23.answer_fallbacks=boxed); "
+                             "values are read as JSON when they parse, else as text; repeatable")
     parser.add_argument("--compare", nargs="+", metavar="DIR", default=None,
                         help="compare two or more result folders (no sampling); writes into --output-dir")
     return parser
@@ -402,8 +424,10 @@ def cli_main(argv: list) -> int:
         return 2
     from tasks import get_task
 
+    names = [name.strip() for name in args.task.split(",") if name.strip()]
     try:
-        tasks = [get_task(name.strip()) for name in args.task.split(",") if name.strip()]
+        options = task_options(names, args.task_option)
+        tasks = [get_task(name, **options[name]) for name in names]
     except (KeyError, ValueError) as error:
         print(f"zero-rl eval: {error.args[0]}", file=sys.stderr)
         return 2
