@@ -122,9 +122,14 @@ def write_html(output_dir, summary: dict, samples_per_kind: int = 3) -> Path:
     for task_name, task_summary in summary["tasks"].items():
         parts.append(f"<h2>{html.escape(task_name)}</h2>")
         parts.append(f"<p>{task_summary['problems']} problems &times; n = {task_summary['n']} samples</p>")
-        parts.append("<table><tr><th>metric</th><th>value</th></tr>")
-        for key in metric_keys(task_summary):
-            parts.append(f"<tr><td>{html.escape(key)}</td>{_cell(task_summary, key)}</tr>")
+        parts.append("<table><tr><th>k</th><th>pass@k</th><th>maj@k</th><th>mean@k</th></tr>")
+        for k in task_summary["ks"]:
+            parts.append(f"<tr><td>{k}</td>" + "".join(_cell(task_summary, f"{m}@{k}") for m in ("pass", "maj", "mean"))
+                         + "</tr>")
+        parts.append("</table><table><tr><th>over all samples</th><th>value</th></tr>")
+        for key in (m for m in METRIC_ROWS if m in task_summary):
+            unit = " (tokens)" if key == "mean_length" else " (%)"
+            parts.append(f"<tr><td>{html.escape(key + unit)}</td>{_cell(task_summary, key)}</tr>")
         parts.append("</table>")
         plot = output_dir / f"pass_at_k_{task_name}.png"
         if plot.exists():
