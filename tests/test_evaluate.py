@@ -291,3 +291,12 @@ def test_task_options_parse_json_values_and_task_prefixes():
 
     assert task_options(["arithmetic", "amc23"], ["seed=3", "amc23.answer_fallbacks=boxed", "arithmetic.operators=+-"]) \
         == {"arithmetic": {"seed": 3, "operators": "+-"}, "amc23": {"seed": 3, "answer_fallbacks": "boxed"}}
+
+
+def test_combine_shards_weights_by_problems():
+    from zero_rl.evaluate import combine_shards
+
+    parts = [{"pass@1": 0.5, "maj@4": 1.0, "problems": 2, "n": 4, "pass@1/ci_low": 0.1},
+             {"pass@1": 0.2, "maj@4": 0.0, "problems": 3, "n": 4, "pass@1/ci_low": 0.0}, {"problems": 0}]
+    assert combine_shards(parts) == pytest.approx({"pass@1": 0.32, "maj@4": 0.4, "problems": 5, "n": 4})
+    assert combine_shards([{"problems": 0}]) == {"problems": 0}

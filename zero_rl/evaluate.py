@@ -300,6 +300,19 @@ def sample_eval(generator, tokenizer, task, examples: list, n: int, ks: list, pa
     return out
 
 
+def combine_shards(parts: list) -> dict:
+    """One metrics dict from `sample_eval` results on disjoint shards of the problems (one per rank):
+    problem-weighted means; interval keys are dropped (they do not combine)."""
+    parts = [p for p in parts if p.get("problems")]
+    if not parts:
+        return {"problems": 0}
+    total = sum(p["problems"] for p in parts)
+    keys = [k for k in parts[0] if k not in ("problems", "n") and "/ci_" not in k and all(k in p for p in parts)]
+    combined = {key: sum(p[key] * p["problems"] for p in parts) / total for key in keys}
+    combined.update(problems=total, n=parts[0]["n"])
+    return combined
+
+
 # ---------------------------------------------------------------- a whole run: outputs on disk
 
 
@@ -435,7 +448,13 @@ def cli_main(argv: list) -> int:
     from zero_rl.models import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer(args.model, args.dtype)
-    generator = build_generator(args.backend, model, tokenizer)
+    try:
+        generator = build_generator(args.backend, model, tokenizer)
+    except ImportError as error:  # vLLM imports but this build has no vLLM generator
+        if args.backend != "auto":
+            raise
+        print(f"zero-rl eval: the vLLM generator is not available ({error}); using transformers", file=sys.stderr)
+        generator = build_generator("hf", model, tokenizer)
     params = SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p,
                             max_new_tokens=args.max_tokens, seed=args.seed)
     meta = {"model": args.model or "embedded", "backend": generator.name, "limit": args.limit}
