@@ -3,10 +3,12 @@
 Adding a task is one file in this folder plus one line here.
 """
 
-from tasks import arithmetic
+from tasks import arithmetic, gsm8k, hendrycks_math
 
 TASKS = {
     "arithmetic": arithmetic.build,
+    "gsm8k": gsm8k.build,
+    "math": hendrycks_math.build,
 }
 
 
