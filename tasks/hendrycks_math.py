@@ -46,7 +46,7 @@ def load_examples(source: str, split: str, levels=None, subjects=None, strict: b
                 message = f"{where}: row {index} has no 'answer' and field 'solution' has no non-empty \\boxed{{}}"
                 if strict:
                     raise DataError(message)
-                log.warning("%s; row skipped", message)  # MATH itself has one (train/number_theory/7115: \boxed{})
+                log.warning("%s; row skipped", message)  # MATH itself has two (an empty \\boxed{})
                 continue
         level = _level(row.get("level"), where, index)
         subject = row.get("subject") or row.get("type")
