@@ -84,36 +84,47 @@ def _unwrap(answer: str) -> str:
     return text
 
 
-def _parse(answer: str) -> list:
+def _parse(answer: str, strict: bool = False) -> list:
+    """math-verify's reading of an answer; [] when it cannot read it (a wrong answer), or with `strict` a
+    ValueError. `raise_on_error=True` so that its timeouts surface instead of becoming a logged False."""
     from math_verify import parse
     from math_verify.errors import TimeoutException
 
+    text = _unwrap(answer)
     try:
-        parsed = parse("\\boxed{" + _unwrap(answer) + "}", parsing_timeout=PARSE_TIMEOUT_S)
+        parsed = parse("\\boxed{" + text + "}", parsing_timeout=PARSE_TIMEOUT_S, raise_on_error=True)
         if not parsed:  # plain-text expressions math-verify only reads outside a box, e.g. "x^2+1"
-            parsed = parse(_unwrap(answer), parsing_timeout=PARSE_TIMEOUT_S)
+            parsed = parse(text, parsing_timeout=PARSE_TIMEOUT_S, raise_on_error=True)
     except TimeoutException as error:  # a BaseException: convert so the scorer counts it as a timeout
-        raise TimeoutError(f"math-verify parse timed out on {answer[:200]!r}") from error
+        raise TimeoutError(f"math-verify parse timed out after {PARSE_TIMEOUT_S} s on {answer[:100]!r}") from error
+    except Exception as error:
+        if strict:
+            raise ValueError(f"math-verify cannot parse {answer[:200]!r}: {type(error).__name__}: {error}") from error
+        return []
     return parsed
 
 
 @functools.lru_cache(maxsize=4096)
 def parse_gold(gold: str) -> list:
     """The parsed gold answer; raises ValueError if math-verify cannot read it (never a silent 0 for all)."""
-    parsed = _parse(gold)
+    parsed = _parse(gold, strict=True)
     if not parsed:
         raise ValueError(f"math-verify cannot parse the gold answer {gold!r}")
     return parsed
 
 
 def _verify(gold_parsed: list, pred_parsed: list) -> bool:
+    """verify(gold, pred); a timeout raises TimeoutError and a comparison failure ValueError (both counted by
+    the scorer), where math-verify by default would log them and return False."""
     from math_verify import verify
     from math_verify.errors import TimeoutException
 
     try:
-        return verify(gold_parsed, pred_parsed, timeout_seconds=VERIFY_TIMEOUT_S)
+        return verify(gold_parsed, pred_parsed, timeout_seconds=VERIFY_TIMEOUT_S, raise_on_error=True)
     except TimeoutException as error:
-        raise TimeoutError("math-verify verify timed out") from error
+        raise TimeoutError(f"math-verify verify timed out after {VERIFY_TIMEOUT_S} s") from error
+    except Exception as error:
+        raise ValueError(f"math-verify could not compare: {type(error).__name__}: {error}") from error
 
 
 def answers_equivalent(a: str, b: str) -> bool:
