@@ -8,8 +8,8 @@ recipe cannot train on them by accident. Each reads its JSONL copy in the shared
 
 import functools
 
-from rewards.format import format_reward
-from rewards.math_answer import extract_math_answer, math_accuracy
+from rewards.format import FORMATS
+from rewards.math_answer import FALLBACKS, extract_math_answer, math_accuracy
 from zero_rl.data import DataError, load_rows, require, shared_data_dir
 from zero_rl.task import Task, r1_zero_prompt
 
@@ -39,10 +39,14 @@ def number_text(value, where: str, index: int) -> str:
     return str(int(number)) if number.is_integer() else repr(number)
 
 
-def parse_fallbacks(answer_fallbacks: str) -> tuple:
-    """"boxed,last_number" -> ("boxed", "last_number"); the checker validates the names."""
-    fallbacks = tuple(f.strip() for f in answer_fallbacks.split(",") if f.strip())
-    extract_math_answer("", fallbacks)  # raises on an unknown name, listing the valid ones
+def parse_fallbacks(task_name: str, fallbacks) -> tuple:
+    """("boxed",), ["boxed"] or "boxed,last_number" -> a tuple of fall-back names, checked against FALLBACKS."""
+    if isinstance(fallbacks, str):
+        fallbacks = [f for f in fallbacks.split(",")]
+    fallbacks = tuple(f.strip() for f in fallbacks if f.strip())
+    unknown = set(fallbacks) - set(FALLBACKS)
+    if unknown:
+        raise ValueError(f"task {task_name!r}: unknown fallbacks {sorted(unknown)}; valid: {', '.join(FALLBACKS)}")
     return fallbacks
 
 
@@ -50,24 +54,26 @@ def prompt(example: dict) -> str:
     return r1_zero_prompt(example["question"])
 
 
-def math_task(name: str, load, options: dict, answer_fallbacks: str = "", accuracy_weight: float = 1.0,
+def math_task(name: str, load, options: dict, fallbacks=(), format: str = "strict", accuracy_weight: float = 1.0,
               format_weight: float = 0.1) -> Task:
     """A held-out math task scored by math-verify against example["answer"], voted on with math equivalence.
 
-    `answer_fallbacks` ("boxed", "last_number", comma-separated) lets answers outside `<answer>` tags count,
-    which is how a base model that does not follow the R1-Zero format can still be measured.
+    `fallbacks` ("boxed", "last_number") lets answers outside `<answer>` tags count, which is how a base
+    model that does not follow the R1-Zero format can still be measured; `format` is "strict" or "lenient".
     """
-    fallbacks = parse_fallbacks(answer_fallbacks)
+    fallbacks = parse_fallbacks(name, fallbacks)
+    if format not in FORMATS:
+        raise ValueError(f"task {name!r}: unknown format {format!r}; valid: {', '.join(FORMATS)}")
     return Task(
         name=name,
         load=load,
         prompt=prompt,
         rewards={"accuracy": (functools.partial(math_accuracy, fallbacks=fallbacks), accuracy_weight),
-                 "format": (format_reward, format_weight)},
+                 "format": (FORMATS[format], format_weight)},
         accuracy="accuracy",
         format="format",
         eval_split="test",
         extract_answer=functools.partial(extract_math_answer, fallbacks=fallbacks),
-        options=dict(options, answer_fallbacks=answer_fallbacks, accuracy_weight=accuracy_weight,
+        options=dict(options, fallbacks=list(fallbacks), format=format, accuracy_weight=accuracy_weight,
                      format_weight=format_weight),
     )

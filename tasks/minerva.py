@@ -22,8 +22,8 @@ def to_example(row: dict, where: str, index: int, question_field: str, answer_fi
 
 
 def build(source: str | None = None, question_field: str = "problem", answer_field: str = "answer",
-          answer_fallbacks: str = "", accuracy_weight: float = 1.0, format_weight: float = 0.1):
+          fallbacks=(), format: str = "strict", accuracy_weight: float = 1.0, format_weight: float = 0.1):
     convert = functools.partial(to_example, question_field=question_field, answer_field=answer_field)
     return math_task("minerva", lambda split: load_split("minerva", "minerva_math", source, split, convert),
                      dict(source=source, question_field=question_field, answer_field=answer_field),
-                     answer_fallbacks, accuracy_weight, format_weight)
+                     fallbacks, format, accuracy_weight, format_weight)

@@ -20,8 +20,8 @@ def to_example(row: dict, where: str, index: int, question_field: str, answer_fi
 
 
 def build(source: str | None = None, question_field: str = "question", answer_field: str = "final_answer",
-          answer_fallbacks: str = "", accuracy_weight: float = 1.0, format_weight: float = 0.1):
+          fallbacks=(), format: str = "strict", accuracy_weight: float = 1.0, format_weight: float = 0.1):
     convert = functools.partial(to_example, question_field=question_field, answer_field=answer_field)
     return math_task("olympiadbench", lambda split: load_split("olympiadbench", "olympiadbench", source, split, convert),
                      dict(source=source, question_field=question_field, answer_field=answer_field),
-                     answer_fallbacks, accuracy_weight, format_weight)
+                     fallbacks, format, accuracy_weight, format_weight)

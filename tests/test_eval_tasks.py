@@ -77,19 +77,24 @@ def test_missing_data_and_broken_rows_fail_loudly(tmp_path):
 
 
 def test_answer_fallbacks_option():
-    task = get_task("amc23", answer_fallbacks="boxed")
+    task = get_task("amc23", fallbacks=["boxed"])
     accuracy, _ = task.rewards[task.accuracy]
     example = task.load("test")[0]
     assert accuracy("so the distance is \\boxed{27}", example) == 1.0
     assert task.extract_answer("so the distance is \\boxed{27}") == "27"
-    with pytest.raises(ValueError, match="unknown answer fall-backs"):
-        get_task("amc23", answer_fallbacks="guess")
+    assert get_task("amc23", fallbacks="boxed,last_number").options["fallbacks"] == ["boxed", "last_number"]
+    with pytest.raises(ValueError, match="unknown fallbacks"):
+        get_task("amc23", fallbacks="guess")
+    with pytest.raises(ValueError, match="unknown format"):
+        get_task("amc23", format="loose")
 
 
 def test_maj_at_k_groups_equivalent_math_forms():
     task = get_task("amc23")
     equivalent = equivalence_for(task)
     assert equivalent is answers_equivalent and equivalence_for(get_task("arithmetic")) is exact_equal
+    assert equivalence_for(get_task("math")) is answers_equivalent  # MATH-500 is its held-out split
+    assert equivalence_for(get_task("gsm8k")) is exact_equal  # its extract_answer already normalises numbers
     assert majority_vote(["3", "1/2", "0.5", "\\frac{1}{2}", "3"], equivalent) == [1, 2, 3]
     assert majority_vote(["0.5", "3", "1/2", "3"], equivalent) == [0, 2]  # 2-2 tie: 0.5 came first
     assert majority_vote(["0.5", "3", "1/2", "3"], exact_equal) == [1, 3]  # without math: 3 wins

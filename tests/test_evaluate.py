@@ -289,8 +289,8 @@ def test_memoized_equivalence_asks_each_pair_once_and_skips_clearly_different_nu
 def test_task_options_parse_json_values_and_task_prefixes():
     from zero_rl.evaluate import task_options
 
-    assert task_options(["arithmetic", "amc23"], ["seed=3", "amc23.answer_fallbacks=boxed", "arithmetic.operators=+-"]) \
-        == {"arithmetic": {"seed": 3, "operators": "+-"}, "amc23": {"seed": 3, "answer_fallbacks": "boxed"}}
+    assert task_options(["arithmetic", "amc23"], ["seed=3", "amc23.fallbacks=boxed", "arithmetic.operators=+-"]) \
+        == {"arithmetic": {"seed": 3, "operators": "+-"}, "amc23": {"seed": 3, "fallbacks": "boxed"}}
 
 
 def test_combine_shards_weights_by_problems():

@@ -405,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
     parser.add_argument("--task-option", action="append", default=[], metavar="[TASK.]KEY=VALUE",
-                        help="a task build option, for every task or for one (amc23.answer_fallbacks=boxed); "
+                        help="a task build option, for every task or for one (amc23.fallbacks=boxed); "
                              "values are read as JSON when they parse, else as text; repeatable")
     parser.add_argument("--compare", nargs="+", metavar="DIR", default=None,
                         help="compare two or more result folders (no sampling); writes into --output-dir")
