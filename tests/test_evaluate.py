@@ -300,3 +300,21 @@ def test_combine_shards_weights_by_problems():
              {"pass@1": 0.2, "maj@4": 0.0, "problems": 3, "n": 4, "pass@1/ci_low": 0.0}, {"problems": 0}]
     assert combine_shards(parts) == pytest.approx({"pass@1": 0.32, "maj@4": 0.4, "problems": 5, "n": 4})
     assert combine_shards([{"problems": 0}]) == {"problems": 0}
+
+
+def test_html_overview_lists_every_task(tmp_path):
+    import dataclasses
+
+    generator_tasks = [get_task("arithmetic", test_size=3),
+                       dataclasses.replace(get_task("arithmetic", test_size=3, max_value=9), name="arithmetic_small")]
+    pages = []
+    for task in generator_tasks:
+        generator, tokenizer, _ = scripted(task, 3)
+        run_eval(generator, tokenizer, [task], SamplingParams(n=2), [1, 2], tmp_path / task.name,
+                 log_fn=lambda *_: None)
+        pages.append(json.loads((tmp_path / task.name / "summary.json").read_text()))
+    merged = {"meta": pages[0]["meta"], "tasks": {**pages[0]["tasks"], **pages[1]["tasks"]}}
+    from zero_rl.report import write_html
+
+    page = write_html(tmp_path / "arithmetic", merged).read_text()
+    assert "<h2>Overview</h2>" in page and "<td>arithmetic_small</td><td>3 &times; 2</td>" in page

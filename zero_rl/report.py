@@ -59,14 +59,19 @@ def _png_tag(path: Path) -> str:
     return f'<img alt="{html.escape(Path(path).name)}" src="data:image/png;base64,{data}">'
 
 
-def _cell(summary: dict, key: str) -> str:
+def _value(summary: dict, key: str) -> str:
+    """A metric as HTML text: a percentage with its bootstrap interval, a length in tokens, or "-"."""
     if key not in summary:
-        return "<td>-</td>"
+        return "-"
     if key == "mean_length":
-        return f"<td>{summary[key]:.1f}</td>"
+        return f"{summary[key]:.1f}"
     low, high = summary["ci"].get(key, (None, None))
     interval = f' <span class="ci">[{100 * low:.1f}, {100 * high:.1f}]</span>' if low is not None else ""
-    return f"<td>{100 * summary[key]:.1f}{interval}</td>"
+    return f"{100 * summary[key]:.1f}{interval}"
+
+
+def _cell(summary: dict, key: str) -> str:
+    return f"<td>{_value(summary, key)}</td>"
 
 
 def metric_keys(summary: dict) -> list:
@@ -106,6 +111,20 @@ def pick_samples(records: list, count: int = 3) -> tuple[list, list]:
     return chosen[True], chosen[False]
 
 
+def overview_table(tasks: dict) -> str:
+    """One row per task: problems, pass@1, pass@k and maj@k at the largest k, format rate."""
+    rows = ["<h2>Overview</h2><table><tr><th>task</th><th>problems &times; n</th><th>pass@1</th>"
+            "<th>pass@k (largest k)</th><th>maj@k (largest k)</th><th>format</th></tr>"]
+    for task_name, task_summary in tasks.items():
+        k = task_summary["ks"][-1]
+        rows.append(f"<tr><td>{html.escape(task_name)}</td><td>{task_summary['problems']} &times; "
+                    f"{task_summary['n']}</td>{_cell(task_summary, 'pass@1')}"
+                    f"<td>k={k}: {_value(task_summary, f'pass@{k}')}</td>{_cell(task_summary, f'maj@{k}')}"
+                    f"{_cell(task_summary, 'format')}</tr>")
+    rows.append("</table>")
+    return "".join(rows)
+
+
 def write_html(output_dir, summary: dict, samples_per_kind: int = 3) -> Path:
     """report.html in output_dir: settings, one table per task, its plot, a few correct and wrong samples."""
     from zero_rl.evaluate import read_jsonl
@@ -119,6 +138,8 @@ def write_html(output_dir, summary: dict, samples_per_kind: int = 3) -> Path:
              "<p>pass@k: unbiased estimator 1 &minus; C(n&minus;c,k)/C(n,k) averaged over problems. maj@k: vote over "
              "extracted answers in consecutive blocks of k samples (ties: earliest group). mean@k: accuracy of the "
              "first k samples. Values in %, with 95% bootstrap intervals over problems in brackets.</p>"]
+    if len(summary["tasks"]) > 1:
+        parts.append(overview_table(summary["tasks"]))
     for task_name, task_summary in summary["tasks"].items():
         parts.append(f"<h2>{html.escape(task_name)}</h2>")
         parts.append(f"<p>{task_summary['problems']} problems &times; n = {task_summary['n']} samples</p>")
