@@ -318,3 +318,35 @@ def test_html_overview_lists_every_task(tmp_path):
 
     page = write_html(tmp_path / "arithmetic", merged).read_text()
     assert "<h2>Overview</h2>" in page and "<td>arithmetic_small</td><td>3 &times; 2</td>" in page
+
+
+def test_sample_eval_sharded_on_one_process_equals_sample_eval():
+    from zero_rl.evaluate import sample_eval_sharded
+
+    task = get_task("arithmetic", test_size=4)
+    generator, tokenizer, examples = scripted(task, 4)
+    params = SamplingParams(temperature=1.0, max_new_tokens=8)
+    assert sample_eval_sharded(generator, tokenizer, task, examples, 4, [1, 4], params) == \
+        sample_eval(generator, tokenizer, task, examples, 4, [1, 4], params)
+
+
+def test_two_process_sharded_eval_equals_one_process(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, ACCELERATE_USE_CPU="true", OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               str(Path(__file__).parent / "ddp_eval.py"), str(tmp_path)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["world"] == ranks[1]["world"] == 2
+    assert ranks[0]["sharded"] == ranks[1]["sharded"]
+    single = ranks[0]["single"]
+    assert ranks[0]["sharded"]["problems"] == single["problems"] == 7
+    for key in ("pass@1", "pass@2", "pass@6", "maj@6", "mean@2", "accuracy", "format", "mean_length"):
+        assert ranks[0]["sharded"][key] == pytest.approx(single[key], abs=1e-12), key
+    assert 0 < single["pass@1"] < single["pass@6"]

@@ -313,6 +313,22 @@ def combine_shards(parts: list) -> dict:
     return combined
 
 
+def sample_eval_sharded(generator, tokenizer, task, examples: list, n: int, ks: list, params: SamplingParams,
+                        accelerator=None, prompt_suffix: str = "") -> dict:
+    """`sample_eval` with the problems split across ranks (rank r takes examples[r::world]) and the results
+    combined on every rank (`combine_shards`); with no accelerator or one process, plain `sample_eval`."""
+    world = accelerator.num_processes if accelerator is not None else 1
+    rank = accelerator.process_index if accelerator is not None else 0
+    shard = examples[rank::world]
+    result = sample_eval(generator, tokenizer, task, shard, n, ks, params, prompt_suffix) if shard \
+        else {"problems": 0}
+    if world == 1:
+        return result
+    from accelerate.utils import gather_object
+
+    return combine_shards(gather_object([result]))
+
+
 # ---------------------------------------------------------------- a whole run: outputs on disk
 
 
