@@ -256,6 +256,7 @@ def test_cli_end_to_end_with_a_tiny_model(tiny_model_dir, tmp_path, capsys):
     (["--task", "arithmetic", "--task-option", "colour=red"], "bad options"),
     (["--task", "arithmetic", "--task-option", "gsm8k.seed=1"], "not among the tasks"),
     (["--task", "arithmetic", "--task-option", "seed"], "expected KEY=VALUE"),
+    (["--task", "arithmetic,amc23", "--task-option", "amc23.source=/nowhere/amc.jsonl"], "no such file"),
 ])
 def test_cli_rejects_bad_arguments(argv, message, capsys):
     assert cli_main(argv) == 2

@@ -343,10 +343,23 @@ def read_jsonl(path: Path) -> list:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def held_out_examples(tasks: list, limit: int = 0) -> dict:
+    """{task name: the first `limit` (0: all) examples of its held-out split}; a task with none raises."""
+    out = {}
+    for task in tasks:
+        examples = task.load(task.eval_split)
+        examples = examples[:limit] if limit else examples
+        if not examples:
+            raise ValueError(f"task {task.name!r}: the {task.eval_split!r} split is empty")
+        out[task.name] = examples
+    return out
+
+
 def run_eval(generator, tokenizer, tasks: list, params: SamplingParams, ks: list, output_dir, limit: int = 0,
-             meta: dict | None = None, bootstrap_resamples: int = 1000, log_fn=print) -> dict:
-    """Evaluate every task on its held-out split; write samples_<task>.jsonl, summary.json, pass_at_k_<task>.png
-    and report.html into output_dir. Returns the summary dict."""
+             meta: dict | None = None, bootstrap_resamples: int = 1000, log_fn=print,
+             examples_by_task: dict | None = None) -> dict:
+    """Evaluate every task on its held-out split (or on examples_by_task[name]); write samples_<task>.jsonl,
+    summary.json, pass_at_k_<task>.png and report.html into output_dir. Returns the summary dict."""
     from zero_rl import report
 
     output_dir = Path(output_dir)
@@ -354,12 +367,10 @@ def run_eval(generator, tokenizer, tasks: list, params: SamplingParams, ks: list
     summary = {"meta": dict(meta or {}, n=params.n, ks=list(ks), temperature=params.temperature,
                             top_p=params.top_p, max_new_tokens=params.max_new_tokens, seed=params.seed),
                "tasks": {}}
+    examples_by_task = examples_by_task or held_out_examples(tasks, limit)
     for task in tasks:
         started = time.time()
-        examples = task.load(task.eval_split)
-        examples = examples[:limit] if limit else examples
-        if not examples:
-            raise ValueError(f"task {task.name!r}: the {task.eval_split!r} split is empty")
+        examples = examples_by_task[task.name]
         records = sample_records(generator, tokenizer, task, examples, params)
         write_jsonl(output_dir / f"samples_{task.name}.jsonl", records)
         task_summary = summarize(records, ks, equivalence_for(task), bootstrap_resamples, seed=params.seed or 0)
@@ -457,7 +468,8 @@ def cli_main(argv: list) -> int:
     try:
         options = task_options(names, args.task_option)
         tasks = [get_task(name, **options[name]) for name in names]
-    except (KeyError, ValueError) as error:
+        examples_by_task = held_out_examples(tasks, args.limit)  # before the model: bad data fails in seconds
+    except (KeyError, ValueError) as error:  # DataError is a ValueError
         print(f"zero-rl eval: {error.args[0]}", file=sys.stderr)
         return 2
     from zero_rl.generation import build_generator
@@ -475,6 +487,6 @@ def cli_main(argv: list) -> int:
                             max_new_tokens=args.max_tokens, seed=args.seed)
     meta = {"model": args.model or "embedded", "backend": generator.name, "limit": args.limit}
     run_eval(generator, tokenizer, tasks, params, ks, args.output_dir, limit=args.limit, meta=meta,
-             bootstrap_resamples=args.bootstrap)
+             bootstrap_resamples=args.bootstrap, examples_by_task=examples_by_task)
     print(f"results: {Path(args.output_dir) / 'report.html'}")
     return 0
