@@ -351,3 +351,19 @@ def test_two_process_sharded_eval_equals_one_process(tmp_path):
     for key in ("pass@1", "pass@2", "pass@6", "maj@6", "mean@2", "accuracy", "format", "mean_length"):
         assert ranks[0]["sharded"][key] == pytest.approx(single[key], abs=1e-12), key
     assert 0 < single["pass@1"] < single["pass@6"]
+
+
+def test_plot_eval_history_draws_pass_at_k_against_step(tmp_path):
+    from zero_rl.report import plot_eval_history
+
+    rows = [{"step": s, "accuracy": 0.1, "sampled/pass@1": 0.1 + s / 200, "sampled/pass@8": 0.4 + s / 400,
+             "sampled/maj@8": 0.2 + s / 300} for s in (0, 25, 50, 75, 100)]
+    path = plot_eval_history(rows, tmp_path / "curves.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="no pass@k"):
+        plot_eval_history([{"step": 0, "accuracy": 0.5}], tmp_path / "none.png")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli_main(["--history", str(tmp_path / "run"), "--output-dir", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "eval_history.png").stat().st_size > 1000
+    assert cli_main(["--history", str(tmp_path / "missing.jsonl"), "--output-dir", str(tmp_path / "out")]) == 2

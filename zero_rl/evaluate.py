@@ -434,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--task-option", action="append", default=[], metavar="[TASK.]KEY=VALUE",
                         help="a task build option, for every task or for one (amc23.fallbacks=boxed); "
                              "values are read as JSON when they parse, else as text; repeatable")
+    parser.add_argument("--history", metavar="RUN", default=None,
+                        help="plot pass@k / maj@k against step from a training run's eval.jsonl (the run folder or "
+                             "the file); writes eval_history.png into --output-dir (no sampling)")
     parser.add_argument("--compare", nargs="+", metavar="DIR", default=None,
                         help="compare two or more result folders (no sampling); writes into --output-dir")
     return parser
@@ -443,6 +446,18 @@ def cli_main(argv: list) -> int:
     args = build_parser().parse_args(argv)
     from zero_rl import report
 
+    if args.history:
+        source = Path(args.history)
+        source = source / "eval.jsonl" if source.is_dir() else source
+        try:
+            rows = read_jsonl(source)
+            Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+            path = report.plot_eval_history(rows, Path(args.output_dir) / "eval_history.png", title=str(source))
+        except (FileNotFoundError, ValueError) as error:
+            print(f"zero-rl eval --history: {error}", file=sys.stderr)
+            return 2
+        print(f"curves: {path}")
+        return 0
     if args.compare:
         if len(args.compare) < 2:
             print("zero-rl eval --compare needs two or more result folders", file=sys.stderr)

@@ -4,6 +4,7 @@ of two or more result folders (base vs RL)."""
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 METRIC_ROWS = ("accuracy", "format", "mean_length", "truncated")
@@ -45,6 +46,39 @@ def plot_pass_at_k(runs: dict, task_name: str, path) -> Path:
     sizes = {(s["problems"], s["n"]) for s in runs.values()}
     size = "{} problems, n = {}".format(*next(iter(sizes))) if len(sizes) == 1 else "runs differ in problems or n"
     axis.set_title(f"{task_name}: {size} (shaded: 95% bootstrap CI of pass@k)", fontsize=9)
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8, loc="best")
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+_CURVE_KEY = re.compile(r"(?:^|/)(?:pass|maj)@(\d+)$")
+
+
+def plot_eval_history(rows: list, path, title: str = "held-out during training") -> Path:
+    """pass@k and maj@k against training step, one line per metric key, from the rows of a run's eval.jsonl
+    (each a dict with "step" and keys like "pass@1", "sampled/pass@8", "maj@8")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted({k for row in rows for k in row if _CURVE_KEY.search(k)},
+                  key=lambda k: ("maj@" in k, int(_CURVE_KEY.search(k).group(1)), k))
+    if not keys:
+        raise ValueError("no pass@k or maj@k keys in these eval rows; was the sampled held-out eval enabled?")
+    figure, axis = plt.subplots(figsize=(6, 4), dpi=110)
+    for index, key in enumerate(keys):
+        points = sorted((row["step"], row[key]) for row in rows if key in row)
+        axis.plot([p[0] for p in points], [100 * p[1] for p in points], "s--" if "maj@" in key else "o-",
+                  color=f"C{index}", label=key, markersize=4)
+    axis.set_xlabel("training step")
+    axis.set_ylabel("% of problems")
+    axis.set_ylim(-2, 102)
+    axis.set_title(title, fontsize=9)
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8, loc="best")
     figure.tight_layout()
