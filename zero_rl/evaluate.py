@@ -235,7 +235,8 @@ def equivalence_for(task):
 
 def sample_records(generator, tokenizer, task, examples: list, params: SamplingParams, prompt_suffix: str = "",
                    batch_prompts: int = 32) -> list:
-    """Sample params.n completions per example and score each: one record per completion.
+    """Sample params.n completions per example and score each: one record per completion. A sample is
+    "correct" when the task's accuracy reward gives it full marks (1.0); every raw reward is kept in "scores".
 
     Prompts go to the generator `batch_prompts` at a time (seed + batch number, so batches differ).
     """
@@ -259,8 +260,11 @@ def sample_records(generator, tokenizer, task, examples: list, params: SamplingP
         for name, count in scores.errors.items():
             log.warning("task %r: reward %r raised on %d of %d completions (scored 0)", task.name, name, count,
                         len(texts))
+        seen_per_prompt: dict = {}
         for i, completion in enumerate(completions):
             example = batch[completion.prompt_index]
+            sample_index = seen_per_prompt.get(completion.prompt_index, 0)
+            seen_per_prompt[completion.prompt_index] = sample_index + 1
             answer = None
             if task.extract_answer is not None:
                 try:
@@ -272,11 +276,11 @@ def sample_records(generator, tokenizer, task, examples: list, params: SamplingP
                 "task": task.name,
                 "problem_index": start + completion.prompt_index,
                 "problem_id": example.get("id"),
-                "sample_index": i % params.n,
+                "sample_index": sample_index,
                 "gold": example.get("answer"),
                 "completion": completion.text,
                 "answer": answer,
-                "correct": scores.components[task.accuracy][i],
+                "correct": scores.components[task.accuracy][i] >= 1.0,  # full marks; the raw score is in "scores"
                 "formatted": scores.components[task.format][i] if task.format else None,
                 "scores": {name: values[i] for name, values in scores.components.items()},
                 "length": len(completion.token_ids),
