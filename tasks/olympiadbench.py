@@ -22,6 +22,7 @@ def to_example(row: dict, where: str, index: int, question_field: str, answer_fi
 def build(source: str | None = None, question_field: str = "question", answer_field: str = "final_answer",
           fallbacks=(), format: str = "strict", accuracy_weight: float = 1.0, format_weight: float = 0.1):
     convert = functools.partial(to_example, question_field=question_field, answer_field=answer_field)
-    return math_task("olympiadbench", lambda split: load_split("olympiadbench", "olympiadbench", source, split, convert),
+    return math_task("olympiadbench",
+                     lambda split: load_split("olympiadbench", "olympiadbench", source, split, convert),
                      dict(source=source, question_field=question_field, answer_field=answer_field),
                      fallbacks, format, accuracy_weight, format_weight)

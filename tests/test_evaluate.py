@@ -244,6 +244,7 @@ def test_cli_end_to_end_with_a_tiny_model(tiny_model_dir, tmp_path, capsys):
     assert len(rows) == 12 and all(1 <= r["length"] <= 12 for r in rows)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["meta"]["backend"] == "hf" and summary["meta"]["n"] == 4
+    assert summary["tasks"]["arithmetic"]["task_options"]["seed"] == 0
     for key, value in recompute_from_samples(rows, [1, 2, 4]).items():
         assert summary["tasks"]["arithmetic"][key] == pytest.approx(float(value), abs=1e-12), key
     assert re.search(r"arithmetic: 3 problems x 4 +pass@1", capsys.readouterr().out)

@@ -379,6 +379,7 @@ def run_eval(generator, tokenizer, tasks: list, params: SamplingParams, ks: list
         write_jsonl(output_dir / f"samples_{task.name}.jsonl", records)
         task_summary = summarize(records, ks, equivalence_for(task), bootstrap_resamples, seed=params.seed or 0)
         task_summary["wall_s"] = round(time.time() - started, 2)
+        task_summary["task_options"] = json.loads(json.dumps(task.options, default=str))
         summary["tasks"][task.name] = task_summary
         report.plot_pass_at_k({summary["meta"].get("model", "model"): task_summary}, task.name,
                               output_dir / f"pass_at_k_{task.name}.png")
@@ -425,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default=None, help="hub name or local folder (default: the embedded tiny model)")
     parser.add_argument("--task", default="arithmetic", help="task name(s), comma-separated (see `zero-rl tasks`)")
     parser.add_argument("--n", type=int, default=16, help="samples per problem")
-    parser.add_argument("--k", type=_int_list, default=None, help="k values, e.g. 1,2,4,8,16 (default: powers of 2 up to n)")
+    parser.add_argument("--k", type=_int_list, default=None,
+                        help="k values, e.g. 1,2,4,8,16 (default: powers of 2 up to n, and n)")
     parser.add_argument("--temperature", type=float, default=0.6)
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--max-tokens", type=int, default=1024, help="max new tokens per completion")
@@ -477,7 +479,7 @@ def cli_main(argv: list) -> int:
         print("zero-rl eval: need --n >= 1, --max-tokens >= 1, 0 < --top-p <= 1, --temperature >= 0, --limit >= 0",
               file=sys.stderr)
         return 2
-    ks = args.k or [2 ** i for i in range(int(math.log2(args.n)) + 1)]
+    ks = args.k or sorted({2 ** i for i in range(int(math.log2(args.n)) + 1)} | {args.n})
     if max(ks) > args.n:
         print(f"zero-rl eval: every k must be <= --n ({args.n}); got {ks}", file=sys.stderr)
         return 2
