@@ -290,13 +290,9 @@ class RewardPool:
         return Scores(total_B=total_B, components=components, errors=errors, timeouts=timeouts)
 
     def close(self) -> None:
+        """Stop the workers. They hold nothing to flush, and a clean interpreter exit after sympy can take
+        seconds, so they are killed rather than asked."""
         for worker in self.workers:
-            try:
-                worker.conn.send(None)
-            except (OSError, BrokenPipeError):
-                pass
-        for worker in self.workers:
-            worker.process.join(timeout=2)
             worker.kill()
         self.workers = []
 
