@@ -101,6 +101,11 @@ def test_score_convenience_and_bad_arguments():
         score_inline(rewards, ["a", "b"], [{}])
 
 
+def test_unpicklable_reward_is_refused_with_advice(pool):
+    with pytest.raises(ValueError, match="module-level function or a functools.partial"):
+        pool.score({"lambda": (lambda c, e: 1.0, 1.0)}, ["a"], [{}])
+
+
 def test_a_pool_that_cannot_start_says_why():
     with pytest.raises(RuntimeError, match="no_such_module"):
         with RewardPool(workers=1, timeout_s=1.0, preload=("no_such_module",)) as broken:

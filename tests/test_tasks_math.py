@@ -72,6 +72,10 @@ def test_gsm8k_task():
     assert task.extract_answer("<answer>$1,000.00</answer>") == "1000"
     with pytest.raises(ValueError, match="splits train, test"):
         task.load("validation")
+    chinese = get_task("gsm8k", language="zh", language_weight=0.2, format="lenient")
+    fn, weight = chinese.rewards["language"]
+    assert weight == 0.2 and fn("<think>我们 need 面积</think> <answer>1</answer>", {}) == pytest.approx(0.8)
+    assert chinese.rewards["format"][0]("<think>a</think> so <answer>1</answer>", {}) == 1.0
 
 
 def test_math_task_variants_and_filters():

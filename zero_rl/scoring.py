@@ -5,6 +5,7 @@ Every reward error or timeout is caught, scored 0, logged and counted per reward
 """
 
 import logging
+import pickle
 import time
 from dataclasses import dataclass, field
 
@@ -88,6 +89,9 @@ def _worker_main(conn, preload) -> None:
             message = conn.recv()
         except (EOFError, OSError):  # the parent is gone
             return
+        except Exception as error:  # a reward or example that does not unpickle here (e.g. its module fails)
+            conn.send(("chunk_error", f"could not receive the rewards: {type(error).__name__}: {error}"[:500]))
+            continue
         if message is None:
             return
         rewards, units = message  # rewards: {name: fn}; units: [(name, completion, example), ...]
@@ -192,6 +196,12 @@ class RewardPool:
             if module not in self.preload and module != "__main__":
                 self.preload.append(module)  # replacement workers import it before they say ready
         functions = {name: fn for name, (fn, _weight) in rewards.items()}
+        for name, fn in functions.items():
+            try:
+                pickle.dumps(fn)
+            except Exception as error:
+                raise ValueError(f"reward {name!r} cannot be sent to a worker process ({error}); use a module-level "
+                                 "function or a functools.partial of one") from error
         units = [(name, i) for i in range(len(completions)) for name in names]
         results = [None] * len(units)
         errors, timeouts = {}, {}
@@ -240,6 +250,10 @@ class RewardPool:
                         self._startup_message(message)
                         if message == ("ready",):
                             worker.ready = True
+                        elif message[0] == "chunk_error":  # every unit of the chunk fails the same way
+                            while worker.units:
+                                settle(worker.units.pop(0), "error", message[1], index)
+                                remaining -= 1
                         elif message == ("begin",):
                             worker.deadline = now + self.timeout_s
                         else:
@@ -276,13 +290,9 @@ class RewardPool:
         return Scores(total_B=total_B, components=components, errors=errors, timeouts=timeouts)
 
     def close(self) -> None:
+        """Stop the workers. They hold nothing to flush, and a clean interpreter exit after sympy can take
+        seconds, so they are killed rather than asked."""
         for worker in self.workers:
-            try:
-                worker.conn.send(None)
-            except (OSError, BrokenPipeError):
-                pass
-        for worker in self.workers:
-            worker.process.join(timeout=2)
             worker.kill()
         self.workers = []
 
