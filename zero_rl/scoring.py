@@ -1,9 +1,12 @@
-"""Score a batch of completions with a task's weighted rewards.
+"""Score a batch of completions with a task's weighted rewards, inline or in a process pool.
 
-Every reward error is caught, scored 0 and counted per reward (`reward/<name>/errors`), never silently.
+Every reward error or timeout is caught, scored 0, logged and counted per reward (`reward/<name>/errors`,
+`reward/<name>/timeouts`), never silently. A reward raising TimeoutError counts as a timeout.
 """
 
 import logging
+import pickle
+import time
 from dataclasses import dataclass, field
 
 log = logging.getLogger("zero_rl.scoring")
@@ -25,9 +28,13 @@ class Scores:
         return out
 
 
-def _safe_call(name, fn, completion, example, errors):
+def _safe_call(name, fn, completion, example, errors, timeouts):
     try:
         value = float(fn(completion, example))
+    except TimeoutError as error:  # e.g. math-verify's own alarm in rewards.math_answer
+        timeouts[name] = timeouts.get(name, 0) + 1
+        log.warning("reward %r timed out: %s (example id %r); scored 0", name, error, example.get("id"))
+        return 0.0
     except Exception as error:  # a reward bug or bad input: a counted, logged zero
         errors[name] = errors.get(name, 0) + 1
         log.warning("reward %r raised %s: %s (example id %r); scored 0", name, type(error).__name__, error,
@@ -41,11 +48,265 @@ def _safe_call(name, fn, completion, example, errors):
 
 
 def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
-    """Score in this process: rewards is {name: (fn, weight)}; examples[i] belongs to completions[i]."""
+    """Score in this process: rewards is {name: (fn, weight)}; examples[i] belongs to completions[i].
+
+    No wall-clock limit here: use it for cheap rewards (arithmetic, format) and RewardPool for the rest.
+    """
     if len(completions) != len(examples):
         raise ValueError(f"{len(completions)} completions but {len(examples)} examples")
-    errors, components = {}, {}
+    errors, timeouts, components = {}, {}, {}
     for name, (fn, _weight) in rewards.items():
-        components[name] = [_safe_call(name, fn, c, e, errors) for c, e in zip(completions, examples)]
+        components[name] = [_safe_call(name, fn, c, e, errors, timeouts) for c, e in zip(completions, examples)]
     total_B = [sum(rewards[name][1] * components[name][i] for name in rewards) for i in range(len(completions))]
-    return Scores(total_B=total_B, components=components, errors=errors, timeouts={})
+    return Scores(total_B=total_B, components=components, errors=errors, timeouts=timeouts)
+
+
+# ---- process pool -------------------------------------------------------------------------------------------
+#
+# Why not concurrent.futures.ProcessPoolExecutor: it cannot stop one stuck task (a C-level sympy call ignores
+# everything but a kill), and killing a worker breaks the whole executor. Here each worker is a long-lived
+# spawned process with its own pipe; the parent hands it a chunk of (reward, item) units, the worker answers
+# after every unit, and a worker that passes its deadline or dies is killed and replaced while the rest of its
+# chunk goes back in the queue. Spawn, not fork: forking a parent that holds torch/OpenMP threads can deadlock.
+
+_STARTUP_S = 120.0  # a fresh worker imports sympy and the reward modules before it says it is ready
+
+
+def _worker_main(conn, preload) -> None:
+    import importlib
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes the pool
+    try:
+        for module in preload:
+            importlib.import_module(module)
+    except BaseException as error:  # noqa: BLE001 - report it: a pool that cannot start must say why
+        conn.send(("startup_error", f"importing {module!r}: {type(error).__name__}: {error}"))
+        return
+    conn.send(("ready",))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        except Exception as error:  # a reward or example that does not unpickle here (e.g. its module fails)
+            conn.send(("chunk_error", f"could not receive the rewards: {type(error).__name__}: {error}"[:500]))
+            continue
+        if message is None:
+            return
+        rewards, units = message  # rewards: {name: fn}; units: [(name, completion, example), ...]
+        conn.send(("begin",))
+        for name, completion, example in units:
+            conn.send(_run_unit(rewards[name], completion, example))
+
+
+def _run_unit(fn, completion, example) -> tuple:
+    """("ok", value) | ("timeout", message) | ("error", message), never raises."""
+    try:
+        value = float(fn(completion, example))
+    except TimeoutError as error:
+        return ("timeout", f"{type(error).__name__}: {error}"[:500])
+    except BaseException as error:  # noqa: BLE001 - SystemExit or a library's BaseException must not kill the worker
+        if type(error).__name__ == "TimeoutException":  # math-verify's own alarm, if a reward let it escape
+            return ("timeout", f"{type(error).__name__}: {error}"[:500])
+        return ("error", f"{type(error).__name__}: {error}"[:500])
+    if value != value:
+        return ("error", "returned NaN")
+    return ("ok", value)
+
+
+class _Worker:
+    def __init__(self, context, preload):
+        parent_conn, child_conn = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child_conn, tuple(preload)), daemon=True)
+        self.process.start()
+        child_conn.close()
+        self.conn = parent_conn
+        self.ready = False
+        self.started_at = time.monotonic()
+        self.units = []  # unit indices of the chunk in flight, in order; the first is the one running now
+        self.deadline = self.started_at + _STARTUP_S
+
+    def kill(self):
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
+class RewardPool:
+    """Scores completions in `workers` spawned processes with a wall-clock limit per (reward, completion).
+
+    A reward that raises scores 0 and is counted in Scores.errors; one that passes `timeout_s`, or whose
+    worker crashes, scores 0 and is counted in Scores.timeouts / Scores.errors; the worker is killed and
+    replaced. Rewards must be picklable (module-level functions or functools.partial of one).
+    """
+
+    def __init__(self, workers: int = 2, timeout_s: float = 10.0, preload: tuple = ("math_verify", "rewards.math_answer"),
+                 chunk_size: int | None = None):
+        if workers < 1:
+            raise ValueError(f"RewardPool needs workers >= 1, got {workers} (use score_inline for 0)")
+        if timeout_s <= 0:
+            raise ValueError(f"RewardPool needs timeout_s > 0, got {timeout_s}")
+        import multiprocessing
+
+        self.timeout_s = float(timeout_s)
+        self.chunk_size = chunk_size
+        self.preload = list(preload)
+        self.context = multiprocessing.get_context("spawn")
+        self.workers = [_Worker(self.context, self.preload) for _ in range(workers)]
+        self.replaced = 0  # workers killed for a timeout or found dead, over the pool's life
+
+    def wait_ready(self) -> float:
+        """Block until every worker has started; returns the seconds waited (the pool's start-up cost)."""
+        started = time.monotonic()
+        for worker in self.workers:
+            if not worker.ready:
+                self._receive(worker, block=True)
+        return time.monotonic() - started
+
+    def _receive(self, worker, block=False):
+        """Read one start-up message from a worker; used by wait_ready."""
+        try:
+            message = worker.conn.recv() if block or worker.conn.poll() else None
+        except (EOFError, OSError):
+            raise RuntimeError(f"a reward worker died while starting (exit code {worker.process.exitcode})")
+        self._startup_message(message)
+        if message == ("ready",):
+            worker.ready = True
+
+    @staticmethod
+    def _startup_message(message):
+        if message and message[0] == "startup_error":
+            raise RuntimeError(f"reward worker could not start: {message[1]}")
+
+    def _replace(self, index: int) -> None:
+        self.workers[index].kill()
+        self.workers[index] = _Worker(self.context, self.preload)
+        self.replaced += 1
+
+    def score(self, rewards: dict, completions: list, examples: list) -> Scores:
+        """Like score_inline: rewards is {name: (fn, weight)}; examples[i] belongs to completions[i]."""
+        from multiprocessing.connection import wait
+
+        if len(completions) != len(examples):
+            raise ValueError(f"{len(completions)} completions but {len(examples)} examples")
+        names = list(rewards)
+        for module in {getattr(fn, "func", fn).__module__ for fn, _ in rewards.values()}:
+            if module not in self.preload and module != "__main__":
+                self.preload.append(module)  # replacement workers import it before they say ready
+        functions = {name: fn for name, (fn, _weight) in rewards.items()}
+        for name, fn in functions.items():
+            try:
+                pickle.dumps(fn)
+            except Exception as error:
+                raise ValueError(f"reward {name!r} cannot be sent to a worker process ({error}); use a module-level "
+                                 "function or a functools.partial of one") from error
+        units = [(name, i) for i in range(len(completions)) for name in names]
+        results = [None] * len(units)
+        errors, timeouts = {}, {}
+        pending = list(range(len(units)))
+        pending.reverse()  # pop() from the end takes units in order
+        chunk = self.chunk_size or max(1, min(64, len(units) // (4 * len(self.workers)) or 1))
+
+        def settle(unit, status, value, worker_index):
+            name, item = units[unit]
+            if status == "ok":
+                results[unit] = value
+                return
+            results[unit] = 0.0
+            counter = timeouts if status == "timeout" else errors
+            counter[name] = counter.get(name, 0) + 1
+            log.warning("reward %r %s on completion %d (example id %r), worker %d: %s; scored 0", name,
+                        "timed out" if status == "timeout" else "failed", item, examples[item].get("id"),
+                        worker_index, value)
+
+        remaining = len(units)
+        while remaining:
+            now = time.monotonic()
+            for index, worker in enumerate(self.workers):
+                if worker.ready and not worker.units and pending:
+                    take = [pending.pop() for _ in range(min(chunk, len(pending)))]
+                    payload = [(units[u][0], completions[units[u][1]], examples[units[u][1]]) for u in take]
+                    used = {name for name, _, _ in payload}
+                    try:
+                        worker.conn.send(({n: functions[n] for n in used}, payload))
+                    except (OSError, EOFError):  # it died while idle: requeue, replace, try again next round
+                        pending.extend(reversed(take))
+                        self._replace(index)
+                        continue
+                    worker.units = take
+                    worker.deadline = now + _STARTUP_S  # until "begin": unpickling may import modules
+            busy = [w for w in self.workers if not w.ready or w.units]
+            timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+            ready = wait([w.conn for w in busy], timeout=timeout)
+            now = time.monotonic()
+            for index, worker in enumerate(self.workers):
+                if worker.conn not in ready:
+                    continue
+                try:
+                    while worker.conn.poll():
+                        message = worker.conn.recv()
+                        self._startup_message(message)
+                        if message == ("ready",):
+                            worker.ready = True
+                        elif message[0] == "chunk_error":  # every unit of the chunk fails the same way
+                            while worker.units:
+                                settle(worker.units.pop(0), "error", message[1], index)
+                                remaining -= 1
+                        elif message == ("begin",):
+                            worker.deadline = now + self.timeout_s
+                        else:
+                            settle(worker.units.pop(0), message[0], message[1], index)
+                            remaining -= 1
+                            worker.deadline = now + self.timeout_s
+                except (EOFError, OSError):  # the worker died: its running unit is an error, the rest go back
+                    worker.process.join(timeout=1)
+                    code = worker.process.exitcode
+                    if not worker.ready:
+                        raise RuntimeError(f"a reward worker died while starting (exit code {code})")
+                    if worker.units:
+                        settle(worker.units.pop(0), "error", f"worker process died (exit code {code})", index)
+                        remaining -= 1
+                    pending.extend(reversed(worker.units))
+                    worker.units = []
+                    self._replace(index)
+            now = time.monotonic()
+            for index, worker in enumerate(self.workers):
+                if (worker.units or not worker.ready) and now >= worker.deadline:
+                    if worker.units:
+                        settle(worker.units.pop(0), "timeout", f"no result after {self.timeout_s:g} s", index)
+                        remaining -= 1
+                        pending.extend(reversed(worker.units))
+                        worker.units = []
+                    else:
+                        log.warning("reward worker %d did not start within %g s; replacing it", index, _STARTUP_S)
+                    self._replace(index)
+
+        components = {name: [0.0] * len(completions) for name in names}
+        for (name, item), value in zip(units, results):
+            components[name][item] = value
+        total_B = [sum(rewards[name][1] * components[name][i] for name in names) for i in range(len(completions))]
+        return Scores(total_B=total_B, components=components, errors=errors, timeouts=timeouts)
+
+    def close(self) -> None:
+        """Stop the workers. They hold nothing to flush, and a clean interpreter exit after sympy can take
+        seconds, so they are killed rather than asked."""
+        for worker in self.workers:
+            worker.kill()
+        self.workers = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def score(rewards: dict, completions: list, examples: list, workers: int = 0, timeout_s: float = 10.0) -> Scores:
+    """One-off scoring: inline for workers=0, else in a temporary RewardPool (pays its start-up each call;
+    a training loop should keep one RewardPool open instead)."""
+    if workers == 0:
+        return score_inline(rewards, completions, examples)
+    with RewardPool(workers=workers, timeout_s=timeout_s) as pool:
+        return pool.score(rewards, completions, examples)

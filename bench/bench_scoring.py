@@ -1,0 +1,117 @@
+"""Reward scoring throughput: the RewardPool against plain serial math-verify calls, in the same run.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/bench_scoring.py [--completions 3000] [--workers 2]
+
+Completions are built from real MATH problems (../shared/data/math_prm800k): the gold boxed, in `$...$`, bare,
+a wrong (perturbed) answer, no tags, and a long chain of thought before the answer, so the mix is what a
+MATH step scores. Prints both times, the ratio, and the agreement of the two (every difference, error or
+timeout is listed: an unexplained failure is a bug).
+"""
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rewards.math_answer import math_accuracy  # noqa: E402
+from zero_rl.data import shared_data_dir  # noqa: E402
+import zero_rl.scoring  # noqa: E402
+from zero_rl.scoring import score_inline  # noqa: E402
+
+FILLER = ("Let me think about this step by step. First we set up the equation and simplify both sides; "
+          "then we check the edge cases. ")
+
+
+def perturb(gold: str) -> str:
+    for i, character in enumerate(gold):
+        if character.isdigit():
+            return gold[:i] + ("8" if character == "9" else str(int(character) + 1)) + gold[i + 1:]
+    return gold + "+1"
+
+
+def completions_for(rows: list, count: int, seed: int) -> tuple:
+    rng = random.Random(seed)
+    forms = [
+        lambda g: f"<think>{FILLER}</think> <answer>\\boxed{{{g}}}</answer>",
+        lambda g: f"<think>{FILLER}</think> <answer>${g}$</answer>",
+        lambda g: f"<think>{FILLER}</think> <answer>{g}</answer>",
+        lambda g: f"<think>{FILLER}</think> <answer>\\boxed{{{perturb(g)}}}</answer>",
+        lambda g: f"{FILLER} so the answer is \\boxed{{{g}}}",                       # no tags: 0 without fall-back
+        lambda g: f"<think>{FILLER * 20}</think> <answer>The answer is \\boxed{{{g}}}.</answer>",
+    ]
+    examples, completions = [], []
+    for _ in range(count):
+        row = rng.choice(rows)
+        examples.append({"id": row["unique_id"], "answer": row["answer"]})
+        completions.append(rng.choice(forms)(row["answer"]))
+    return completions, examples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--completions", type=int, default=3000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--timeout-s", type=float, default=10.0)
+    parser.add_argument("--batch", type=int, default=256, help="completions per pool.score call (a training step)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    path = shared_data_dir() / "math_prm800k" / "train.jsonl"
+    rows = [r for r in map(json.loads, path.read_text().splitlines()) if r["answer"].strip()]
+    completions, examples = completions_for(rows, args.completions, args.seed)
+    rewards = {"accuracy": (math_accuracy, 1.0)}
+
+    started = time.monotonic()
+    pool = zero_rl.scoring.RewardPool(workers=args.workers, timeout_s=args.timeout_s)
+    pool.wait_ready()
+    startup_s = time.monotonic() - started
+
+    # interleaved batch by batch, so both see the same load on a shared machine
+    pool_s = serial_s = parent_cpu_s = serial_cpu_s = 0.0
+    pooled, serial, errors, timeouts, serial_errors, serial_timeouts = [], [], {}, {}, {}, {}
+    for begin in range(0, len(completions), args.batch):
+        batch = slice(begin, begin + args.batch)
+        started, cpu = time.monotonic(), time.process_time()
+        scores = pool.score(rewards, completions[batch], examples[batch])
+        pool_s += time.monotonic() - started
+        parent_cpu_s += time.process_time() - cpu
+        started, cpu = time.monotonic(), time.process_time()
+        inline = score_inline(rewards, completions[batch], examples[batch])
+        serial_s += time.monotonic() - started
+        serial_cpu_s += time.process_time() - cpu
+        pooled += scores.components["accuracy"]
+        serial += inline.components["accuracy"]
+        for total, part in ((errors, scores.errors), (timeouts, scores.timeouts), (serial_errors, inline.errors),
+                            (serial_timeouts, inline.timeouts)):
+            for name, count in part.items():
+                total[name] = total.get(name, 0) + count
+    pool.close()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers_cpu_s = children.ru_utime + children.ru_stime  # the workers' whole lives, start-up imports included
+
+    differences = [i for i, (a, b) in enumerate(zip(pooled, serial)) if a != b]
+    n = len(completions)
+    print(f"completions: {n} MATH-style, {args.workers} workers, batches of {args.batch}, timeout {args.timeout_s:g} s")
+    print(f"pool start-up (spawn + import math_verify/sympy, once per run): {startup_s:.2f} s")
+    print(f"serial math-verify (inline, main thread): {serial_s:.2f} s  ({1000 * serial_s / n:.2f} ms/completion)")
+    print(f"RewardPool ({args.workers} workers):                 {pool_s:.2f} s  ({1000 * pool_s / n:.2f} ms/completion)")
+    print(f"speed-up: {serial_s / pool_s:.2f}x serial")
+    print(f"CPU: serial {serial_cpu_s:.2f} s; pool workers {workers_cpu_s:.2f} s (incl. start-up) + parent "
+          f"{parent_cpu_s:.2f} s; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+          "(a wall-clock ratio needs free cores)")
+    print(f"accuracy: pool {sum(pooled) / n:.3f}, serial {sum(serial) / n:.3f}; pool errors {errors}, "
+          f"timeouts {timeouts}; serial errors {serial_errors}, timeouts {serial_timeouts}")
+    print(f"completions scored differently by pool and serial: {len(differences)}")
+    for i in differences[:10]:
+        print(f"  #{i}: pool {pooled[i]}, serial {serial[i]}, gold {examples[i]['answer']!r}")
+    return 0 if not (differences or errors or timeouts or serial_errors or serial_timeouts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

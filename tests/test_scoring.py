@@ -1,0 +1,112 @@
+"""The reward engine: inline and process-pool scoring, timeouts, errors and crashed workers all counted."""
+
+import functools
+import os
+import time
+
+import pytest
+
+from rewards.format import format_reward
+from rewards.math_answer import math_accuracy
+from zero_rl.scoring import RewardPool, score, score_inline
+
+
+def misbehaving(completion: str, example: dict) -> float:
+    """A reward that does whatever the completion says."""
+    if completion == "hang":
+        time.sleep(600)
+    if completion == "crash":
+        os._exit(3)
+    if completion == "raise":
+        raise ValueError("broken reward")
+    if completion == "exit":
+        raise SystemExit(1)
+    if completion == "nan":
+        return float("nan")
+    if completion == "timeout-error":
+        raise TimeoutError("the reward's own limit")
+    return float(len(completion))
+
+
+def _length(completion: str, example: dict, scale: float = 1.0) -> float:
+    return scale * len(completion)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with RewardPool(workers=2, timeout_s=1.0) as pool:
+        pool.wait_ready()
+        yield pool
+
+
+def test_pool_matches_inline(pool):
+    rewards = {"length": (functools.partial(_length, scale=2.0), 0.5), "format": (format_reward, 1.0)}
+    completions = ["<think>a</think> <answer>1</answer>", "x", "", "<answer>2</answer>"] * 40
+    examples = [{"id": i} for i in range(len(completions))]
+    pooled, inline = pool.score(rewards, completions, examples), score_inline(rewards, completions, examples)
+    assert pooled.components == inline.components
+    assert pooled.total_B == inline.total_B
+    assert pooled.errors == {} and pooled.timeouts == {}
+
+
+def test_timeouts_errors_and_crashes_are_counted_and_workers_replaced(pool):
+    completions = ["ok", "hang", "raise", "crash", "exit", "nan", "timeout-error", "fine!"]
+    examples = [{"id": i} for i in range(len(completions))]
+    replaced = pool.replaced
+    started = time.monotonic()
+    scores = pool.score({"r": (misbehaving, 1.0)}, completions, examples)
+    elapsed = time.monotonic() - started
+    assert scores.components["r"] == [2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0]
+    assert scores.timeouts == {"r": 2}  # the hang (killed) and the reward's own TimeoutError
+    assert scores.errors == {"r": 4}  # raise, crash, SystemExit, NaN
+    assert pool.replaced == replaced + 2  # the hung worker and the crashed one
+    assert elapsed < 1.0 + 4.0  # one timeout, plus worker restarts; never the 600 s sleep
+    metrics = scores.metrics()
+    assert metrics["reward/r/timeouts"] == 2 and metrics["reward/r/errors"] == 4
+    # the replaced workers serve the next batch normally
+    again = pool.score({"r": (misbehaving, 1.0)}, ["abc"] * 10, [{}] * 10)
+    assert again.components["r"] == [3.0] * 10 and not again.errors and not again.timeouts
+
+
+@pytest.mark.parametrize("answer,hangs", [
+    ("9^9^9^9", False),                                    # math-verify keeps it unevaluated: a quick, clean 0
+    ("9^{9^{9^{9^{9}}}}!", True),
+    ("+".join(["x^{99}"] * 6000)[:50_000], True),          # a 50,000-character expression
+    ("\\frac{" * 2000 + "1" + "}{2}" * 2000, True),
+])
+def test_pathological_latex_returns_within_timeout_and_is_counted(pool, answer, hangs):
+    completions = [f"<answer>{answer}</answer>", "<answer>7</answer>"]
+    pool.wait_ready()  # workers replaced by an earlier test finish importing sympy before the clock starts
+    started = time.monotonic()
+    scores = pool.score({"accuracy": (math_accuracy, 1.0)}, completions, [{"id": "p", "answer": "7"}] * 2)
+    assert time.monotonic() - started < pool.timeout_s + 1.0
+    assert scores.components["accuracy"] == [0.0, 1.0]
+    assert scores.timeouts.get("accuracy", 0) == int(hangs)
+    assert not scores.errors
+
+
+def test_inline_counts_errors_and_timeouts():
+    scores = score_inline({"r": (misbehaving, 1.0)}, ["ok", "raise", "timeout-error", "nan"], [{}] * 4)
+    assert scores.components["r"] == [2.0, 0.0, 0.0, 0.0]
+    assert scores.errors == {"r": 2} and scores.timeouts == {"r": 1}
+
+
+def test_score_convenience_and_bad_arguments():
+    rewards = {"r": (misbehaving, 2.0)}
+    assert score(rewards, ["ab", "raise"], [{}, {}]).total_B == [4.0, 0.0]
+    assert score(rewards, ["ab", "raise"], [{}, {}], workers=1, timeout_s=5).total_B == [4.0, 0.0]
+    with pytest.raises(ValueError, match="workers >= 1"):
+        RewardPool(workers=0)
+    with pytest.raises(ValueError, match="2 completions but 1 examples"):
+        score_inline(rewards, ["a", "b"], [{}])
+
+
+def test_unpicklable_reward_is_refused_with_advice(pool):
+    with pytest.raises(ValueError, match="module-level function or a functools.partial"):
+        pool.score({"lambda": (lambda c, e: 1.0, 1.0)}, ["a"], [{}])
+
+
+def test_a_pool_that_cannot_start_says_why():
+    with pytest.raises(RuntimeError, match="no_such_module"):
+        with RewardPool(workers=1, timeout_s=1.0, preload=("no_such_module",)) as broken:
+            broken.wait_ready()
