@@ -1,4 +1,4 @@
-"""Runs inside the sandbox child (`python -I -S -c <this file's text>`); never imported by the trainer.
+"""zero-rl sandbox harness. Runs inside the sandbox child (`python -I -S -c <this file's text>`); never imported by the trainer.
 
 Protocol: the parent writes one JSON object to stdin: {"nonce", "result_fd", "program", "setup", "tests",
 "limits", "network_namespace"}. The harness applies the OS limits, arms an audit hook, runs `program` then `setup`
@@ -23,17 +23,22 @@ def main():
     limits = config["limits"]
     _write, _exit, _exec, _compile = os.write, os._exit, exec, compile
     _isinstance, _str, _int, _type = isinstance, str, int, type
-    _realpath, _join, _getcwd = os.path.realpath, os.path.join, os.getcwd
-    _BaseException, _len, _dict, _sorted, _any = BaseException, len, dict, sorted, any
+    _realpath, _getcwd = os.path.realpath, os.getcwd
+    _BaseException, _len, _dict, _any = BaseException, len, dict, any
 
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    # If the scorer that started us dies (e.g. a pool worker killed on its own timeout), die with it.
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, 9, 0, 0, 0)
+    if os.getppid() != config["parent_pid"]:
+        _exit(3)
     # Network: a fresh network namespace has only a downed loopback, so nothing is reachable even through
-    # native code. Root can create one directly; otherwise try an unprivileged user namespace first.
+    # native code. Root can create one directly; otherwise try an unprivileged user namespace.
     network = "none"
     if config.get("network_namespace", True):
         try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
             clone_newnet, clone_newuser = 0x40000000, 0x10000000
             flags = clone_newnet if os.geteuid() == 0 else clone_newnet | clone_newuser
             if libc.unshare(flags) == 0:
