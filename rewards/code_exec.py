@@ -41,9 +41,11 @@ module the tests call (e.g. math.isclose), is not detected: that is a reward hac
 
 import ast
 import logging
+import marshal
 import os
 import re
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -143,6 +145,25 @@ def _parse_report(data: bytes, nonce: str):
         return None
 
 
+def _wait_exit(process: subprocess.Popen, timeout_s: float) -> bool:
+    """True if the process exited within timeout_s. A pidfd wakes exactly at exit; Popen.wait(timeout) polls
+    with sleeps growing to 50 ms, which is most of a short program's cost."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        try:
+            process.wait(timeout=timeout_s)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        return bool(poller.poll(timeout_s * 1000))
+    finally:
+        os.close(pidfd)
+
+
 def _kill_group(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)  # start_new_session: pgid == pid
@@ -177,16 +198,11 @@ def run_tests(program: str, tests: list, setup: str = "", limits: SandboxLimits 
         os.close(write_fd)
         write_fd = None
         try:
-            import json
-
-            process.stdin.write(json.dumps(config).encode())
+            process.stdin.write(marshal.dumps(config))
             process.stdin.close()
         except BrokenPipeError:
             pass
-        try:
-            process.wait(timeout=max(limits.timeout_s - (time.monotonic() - start), 0.01))
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        timed_out = not _wait_exit(process, max(limits.timeout_s - (time.monotonic() - start), 0.01))
     finally:
         if write_fd is not None:
             os.close(write_fd)

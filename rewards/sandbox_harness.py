@@ -1,6 +1,6 @@
 """zero-rl sandbox harness. Runs inside the sandbox child (`python -I -S -c <this file's text>`); never imported by the trainer.
 
-Protocol: the parent writes one JSON object to stdin: {"nonce", "result_fd", "program", "setup", "tests",
+Protocol: the parent writes one marshalled dict to stdin: {"nonce", "result_fd", "program", "setup", "tests",
 "limits", "network_namespace"}. The harness applies the OS limits, arms an audit hook, runs `program` then `setup`
 in one namespace, then each test (as its own exec) against a namespace whose builtins were snapshotted before the
 untrusted program ran, and finally writes `<nonce> <network> <ran> <passed> <total> <first error repr>\\n` to `result_fd` and calls os._exit(0).
@@ -11,11 +11,11 @@ or text printed by the program itself can never pass. See rewards/code_exec.py f
 
 def main():
     import builtins
-    import json
+    import marshal
     import os
     import sys
 
-    config = json.loads(sys.stdin.read())
+    config = marshal.loads(sys.stdin.buffer.read())  # plain dict from the parent; marshal is builtin and fast
     sys.stdin.close()
     os.close(0)
     nonce = config.pop("nonce").encode()
