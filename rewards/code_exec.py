@@ -55,7 +55,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from rewards.format import answer_body
@@ -301,9 +301,11 @@ def code_reward(completion: str, example: dict, score: str = "all", source: str 
                 timeout_s: float = 10.0, memory_mb: int = 1024) -> float:
     """1.0 if every test in example["tests"] passes (score="all") or the fraction passed (score="fraction").
 
-    No extractable code scores 0 (a format failure, not an error). Timeouts and crashes of the program score 0,
-    are counted in sandbox_stats() and logged; only a failure of the sandbox itself raises (counted as a reward
-    error by the scorer).
+    No extractable code scores 0 (a format failure, not an error). Timeouts and crashes of the program score 0
+    (also under "fraction": the harness reports only after the last test), are counted in sandbox_stats() and
+    logged; only a failure of the sandbox itself raises (counted as a reward error by the scorer). In a process
+    pool, give the pool's own per-reward timeout at least timeout_s + 2 s so the sandbox, not the pool, stops a
+    slow program (if the pool kills a worker anyway, PR_SET_PDEATHSIG kills its sandbox child with it).
     """
     if score not in ("all", "fraction"):
         raise ValueError(f"unknown score {score!r}; valid: all, fraction")
@@ -319,7 +321,3 @@ def code_reward(completion: str, example: dict, score: str = "all", source: str 
     if score == "all":
         return 1.0 if result.status == "passed" else 0.0
     return result.fraction
-
-
-def describe(result: ExecResult) -> dict:
-    return asdict(result)
