@@ -20,20 +20,25 @@ What contains what (Linux; measured as root and described for non-root):
 - Network: a new network namespace (unshare(CLONE_NEWNET) as root; CLONE_NEWUSER|CLONE_NEWNET otherwise, when
   unprivileged user namespaces are enabled) has no reachable interface, even for native code. `ExecResult.network`
   says whether it was applied. Always, an audit hook refuses socket creation/connect and importing socket.
-- Processes: an audit hook refuses os.fork/forkpty/posix_spawn/system/exec*, subprocess.Popen, multiprocessing,
-  _posixsubprocess and ctypes, and RLIMIT_NPROC is set. RLIMIT_NPROC is NOT enforced for root, and for a
-  non-root user it counts all of that user's processes, so for non-root it usually forbids any new process or
-  thread. As root the audit hook is the fork-bomb guard; cgroups (pids.max) were not writable here.
+- Processes: a seccomp-BPF filter (x86-64) makes fork, vfork, clone without CLONE_THREAD and execve fail with
+  EPERM in the kernel, so no process can be created even from native code; threads still work.
+  `ExecResult.processes` says whether it was installed. On top, an audit hook refuses os.fork/system/exec*,
+  subprocess, multiprocessing and ctypes, and RLIMIT_NPROC is set; RLIMIT_NPROC alone would not do: root is
+  exempt (measured here, also inside a fresh user namespace), and for other users it counts all their processes.
 - Parent and other processes: the child runs in its own session; os.kill/killpg/pthread_kill are refused.
 - Files: writes, deletes, renames, chmod, links outside the work dir are refused; reads are limited to the
   interpreter's tree, the work dir and a few device files (so /proc/<parent>/environ, /proc/self/mem and the
   user's files cannot be read). Environment: the child gets PATH, LANG and HOME only; `python -I -S` ignores
   PYTHON* variables, the user site and site-packages.
-- Reaching the harness's nonce: the audit hook refuses frame introspection (sys._getframe, settrace/setprofile,
-  tb_frame/gi_frame via object.__getattr__, gc.get_objects/referrers), code/function construction and marshal,
-  ctypes and mmap; installing signal handlers (which receive the interrupted frame) is disabled.
-Not covered: all of the above except the network namespace, RLIMITs and the process-group kill are Python-level
-guards in the same interpreter; native code loaded by some other route, or a CPython bug, could bypass them.
+- Reaching the harness's nonce: the audit hook refuses frame introspection (sys._getframe raises ValueError,
+  which typing and namedtuple already tolerate; sys._current_frames, settrace/setprofile, tb_frame/gi_frame via
+  object.__getattr__, gc.get_objects/referrers), code.__new__/function.__new__, ctypes and mmap; installing
+  signal handlers (which receive the interrupted frame) is disabled. marshal.loads stays allowed (imports of
+  .pyc files need it), so hand-made bytecode is one remaining route.
+Not covered: apart from the network namespace, the seccomp filter, the RLIMITs and the process-group kill, these
+are Python-level guards in the same interpreter; native code reached by some other route, or a CPython bug,
+could bypass them (e.g. read the nonce, or write files outside the work dir; it still could not fork or reach
+the network). cgroups (pids.max) were not writable here, so there is no per-sandbox memory/pid cgroup.
 The process runs as the caller's uid (as root here: dropping to another uid would lose read access to the
 interpreter under /root). An object whose `__eq__` always returns True, or a program that patches a library
 module the tests call (e.g. math.isclose), is not detected: that is a reward hack to look for in samples.
@@ -102,6 +107,7 @@ class ExecResult:
     stdout: str
     stderr: str
     network: str  # "namespace" when the child ran in its own network namespace, else "none"
+    processes: str  # "seccomp" when the kernel refused fork/exec to the child, else "none"
     seconds: float
 
     @property
@@ -133,14 +139,14 @@ def _drain(fd: int) -> bytes:
 
 
 def _parse_report(data: bytes, nonce: str):
-    """(network, ran, passed, total, error) from the harness's line, or None if no genuine line is there."""
+    """(network, processes, ran, passed, total, error) from the harness's line, or None without a genuine line."""
     prefix = nonce.encode() + b" "
     lines = [line for line in data.split(b"\n") if line.startswith(prefix)]
     if len(lines) != 1:
         return None
     try:
-        network, ran, passed, total, error = lines[0][len(prefix):].decode().split(" ", 4)
-        return network, int(ran), int(passed), int(total), ast.literal_eval(error)
+        network, processes, ran, passed, total, error = lines[0][len(prefix):].decode().split(" ", 5)
+        return network, processes, int(ran), int(passed), int(total), ast.literal_eval(error)
     except (ValueError, SyntaxError):
         return None
 
@@ -169,6 +175,7 @@ def _kill_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)  # start_new_session: pgid == pid
     except (ProcessLookupError, PermissionError):
         pass
+    process.kill()  # no-op once reaped; covers a child that left its group
     process.wait()
 
 
@@ -218,13 +225,14 @@ def run_tests(program: str, tests: list, setup: str = "", limits: SandboxLimits 
     seconds = time.monotonic() - start
     if timed_out:
         return ExecResult("timeout", 0, len(tests), 0, returncode, f"timed out after {limits.timeout_s:g} s",
-                          stdout, stderr, "unknown", seconds)
+                          stdout, stderr, "unknown", "unknown", seconds)
     if parsed is None or returncode != 0:
         why = f"no report from the harness (exit status {returncode})"
-        return ExecResult("crashed", 0, len(tests), 0, returncode, why, stdout, stderr, "unknown", seconds)
-    network, ran, passed, total, error = parsed
+        return ExecResult("crashed", 0, len(tests), 0, returncode, why, stdout, stderr, "unknown", "unknown",
+                          seconds)
+    network, processes, ran, passed, total, error = parsed
     status = "passed" if ran == total == passed == len(tests) else "failed"
-    return ExecResult(status, passed, total, ran, returncode, error, stdout, stderr, network, seconds)
+    return ExecResult(status, passed, total, ran, returncode, error, stdout, stderr, network, processes, seconds)
 
 
 def run_many(jobs: list, limits: SandboxLimits = SandboxLimits(), workers: int = 4) -> list:

@@ -3,10 +3,57 @@
 Protocol: the parent writes one marshalled dict to stdin: {"nonce", "result_fd", "program", "setup", "tests",
 "limits", "network_namespace"}. The harness applies the OS limits, arms an audit hook, runs `program` then `setup`
 in one namespace, then each test (as its own exec) against a namespace whose builtins were snapshotted before the
-untrusted program ran, and finally writes `<nonce> <network> <ran> <passed> <total> <first error repr>\\n` to `result_fd` and calls os._exit(0).
+untrusted program ran, and finally writes `<nonce> <network> <processes> <ran> <passed> <total> <first error repr>\\n` to `result_fd` and calls os._exit(0).
 The parent counts a pass only with that exact nonce line AND exit status 0, so an early exit, a crash, a kill
 or text printed by the program itself can never pass. See rewards/code_exec.py for what is and is not covered.
 """
+
+
+def install_process_filter(libc) -> str:
+    """Forbid, in the kernel, creating processes and running programs: fork, vfork, clone without CLONE_THREAD
+    and execve(at) fail with EPERM; clone3 fails with ENOSYS so glibc falls back to clone for threads, which
+    stay allowed. A seccomp-BPF filter cannot be removed and is inherited, so native code cannot fork either.
+    x86-64 only (syscall numbers); returns "seccomp" when installed, else "none"."""
+    import ctypes
+    import os
+
+    if os.uname().machine != "x86_64":
+        return "none"  # the filter's syscall numbers are x86-64's
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050001, 0x00050026
+    program = [
+        (ld, 0, 0, 4),  # 0: arch
+        (jeq, 0, 10, 0xC000003E),  # 1: not x86-64 -> allow (12)
+        (ld, 0, 0, 0),  # 2: syscall number
+        (jge, 9, 0, 0x40000000),  # 3: x32 ABI -> EPERM (13)
+        (jeq, 8, 0, 57),  # 4: fork
+        (jeq, 7, 0, 58),  # 5: vfork
+        (jeq, 6, 0, 59),  # 6: execve
+        (jeq, 5, 0, 322),  # 7: execveat
+        (jeq, 5, 0, 435),  # 8: clone3 -> ENOSYS (14)
+        (jeq, 0, 2, 56),  # 9: clone? else allow (12)
+        (ld, 0, 0, 16),  # 10: clone flags (low 32 bits of args[0])
+        (jset, 0, 1, 0x00010000),  # 11: CLONE_THREAD -> allow, else EPERM
+        (ret, 0, 0, allow),  # 12
+        (ret, 0, 0, eperm),  # 13
+        (ret, 0, 0, enosys),  # 14
+    ]
+
+    class Instruction(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                    ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Instruction))]
+
+    filters = (Instruction * len(program))(*[Instruction(*row) for row in program])
+    fprog = Program(len(program), filters)
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        return "none"
+    if libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(fprog), 0, 0) != 0:
+        return "none"
+    return "seccomp"
 
 
 def main():
@@ -45,6 +92,13 @@ def main():
                 network = "namespace"
         except (OSError, AttributeError):
             pass
+
+    processes = install_process_filter(libc)
+
+    # Importing ctypes again must go through the import hook below (calls through it are audited anyway).
+    for name in [m for m in sys.modules if m == "ctypes" or m.startswith(("ctypes.", "_ctypes"))]:
+        del sys.modules[name]
+    del ctypes, libc
 
     import resource
 
@@ -176,11 +230,12 @@ def main():
                     error_text = f"test {ran}: {describe(error)}"
             ran += 1
     try:
-        line = nonce + f" {network} {ran} {passed} {total} {error_text!r}\n".encode()
+        line = nonce + f" {network} {processes} {ran} {passed} {total} {error_text!r}\n".encode()
         while line:
             line = line[_write(result_fd, line):]
     finally:
         _exit(0)
 
 
-main()
+if __name__ == "__main__":
+    main()

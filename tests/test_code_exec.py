@@ -231,3 +231,39 @@ def test_humaneval_style_programs(code):
     example = {"code_prefix": PREFIX, "entry_point": "total", "tests": ["assert total([1, 2, 3]) == 6"]}
     program = assemble_program(code, example)
     assert run_tests(program, example["tests"], limits=LIMITS).status == "passed"
+
+
+FILTER_PROBE = """
+import ctypes, os, subprocess, sys, threading
+sys.path.insert(0, {root!r})
+from rewards.sandbox_harness import install_process_filter
+assert install_process_filter(ctypes.CDLL(None, use_errno=True)) == "seccomp"
+out = []
+t = threading.Thread(target=out.append, args=("thread ran",))
+t.start(); t.join()
+for name, attempt in [("fork", os.fork), ("spawn", lambda: subprocess.Popen(["true"])),
+                      ("native fork", lambda: ctypes.CDLL(None, use_errno=True).fork() == -1 and
+                                              (_ for _ in ()).throw(OSError(ctypes.get_errno(), "native")))]:
+    try:
+        attempt()
+        out.append(name + " worked")
+    except OSError as error:
+        out.append(f"{{name}} refused {{error.errno}}")
+print(out)
+"""
+
+
+def test_kernel_refuses_fork_but_not_threads_without_the_audit_hook():
+    """The seccomp layer alone (no audit hook in this probe): even native code cannot create a process."""
+    import subprocess
+    import sys
+
+    if os.uname().machine != "x86_64":  # the filter's syscall numbers are x86-64's: it says so instead
+        assert run_tests(GOOD, TESTS, limits=LIMITS).processes == "none"
+        return
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    probe = subprocess.run([sys.executable, "-c", FILTER_PROBE.format(root=root)], capture_output=True, text=True,
+                           timeout=30)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "['thread ran', 'fork refused 1', 'spawn refused 1', 'native fork refused 1']"
+    assert run_tests(GOOD, TESTS, limits=LIMITS).processes == "seccomp"
