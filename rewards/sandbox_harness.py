@@ -145,16 +145,17 @@ def main():
                              "os.setxattr", "os.removexattr", "shutil.rmtree", "shutil.copyfile"))
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
     _fspath, _bytes, _tuple = os.fspath, bytes, tuple
+    _as_str, _decode = str.__add__, bytes.decode  # unbound: a str/bytes subclass cannot override them
 
     def inside(path, roots):
-        # String checks only (no os.path code, whose module globals the program could rebind). No ".." and no
-        # way to create a symlink pointing out (os.symlink is checked) make a prefix test sufficient.
+        # String checks only (no os.path code, whose module globals the program could rebind), on an exact str
+        # copy (a str subclass could override startswith). No ".." and no way to create a symlink pointing out
+        # (os.symlink is checked) make a prefix test sufficient.
         try:
             path = _fspath(path)
+            path = _decode(path, "utf-8", "replace") if _isinstance(path, _bytes) else _as_str("", path)
         except _BaseException:
             return False
-        if _isinstance(path, _bytes):
-            path = path.decode("utf-8", "replace")
         if ".." in path.split("/"):
             return False
         if not path.startswith("/"):
@@ -175,8 +176,8 @@ def main():
             path, mode, flags = args[0], args[1], args[2]
             if _isinstance(path, _int):
                 return
-            writing = (mode is not None and _any(c in mode for c in "wax+")) or (
-                mode is None and _isinstance(flags, _int) and flags & write_flags)
+            # flags is an int made by C for open() and os.open alike; anything else counts as writing.
+            writing = not _isinstance(flags, _int) or bool(flags & write_flags)
             # os.open (mode None) may yield directory fds usable as dir_fd, so it stays inside the work dir.
             roots = (workdir,) if writing or mode is None else read_roots
             if not inside(path, roots):

@@ -19,16 +19,20 @@ TESTS = ["assert add(1, 2) == 3", "assert add(-1, 1) == 0", "assert add(2, 2) ==
 
 
 def sandbox_processes() -> list:
-    """Pids of live sandbox children anywhere on the machine (the harness text is on their command line)."""
+    """Pids of live sandbox processes (the harness text is on their command line) that are children of this test
+    process or orphans; sandboxes of other runs on the machine are not ours to count."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if b"zero-rl sandbox harness" in f.read():
-                        found.append(int(entry))
-            except OSError:
-                pass
+                    ours = b"zero-rl sandbox harness" in f.read()
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    parent = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ours and parent in (os.getpid(), 1):
+                found.append(int(entry))
     return found
 
 
@@ -82,6 +86,11 @@ ADVERSARIAL = [
     ("write via ../", "open('../../' + {outside_name!r}, 'w').write('x')\n" + GOOD, TESTS),
     ("symlink out, then write", "import os\nos.symlink({outside!r}, 'link')\nopen('link', 'w').write('x')\n" + GOOD,
      TESTS),
+    ("write with a str subclass path", "class P(str):\n    def startswith(self, *a):\n        return False\n"
+     "    def split(self, *a):\n        return []\n"
+     "open(P({outside!r}), 'w').write('x')\n" + GOOD, TESTS),
+    ("write with a str subclass mode", "class M(str):\n    def __contains__(self, c):\n        return False\n"
+     "open({outside!r}, M('w')).write('x')\n" + GOOD, TESTS),
     ("delete a file outside", "import os\nos.remove({victim!r})\n" + GOOD, TESTS),
     ("rename a file outside", "import os\nos.rename({victim!r}, 'stolen')\n" + GOOD, TESTS),
     ("rmtree outside", "import shutil\nshutil.rmtree({victim_dir!r})\n" + GOOD, TESTS),
