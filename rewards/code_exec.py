@@ -16,7 +16,10 @@ sys.modules are put back before the tests.
 What contains what (Linux; measured as root and described for non-root):
 - Time: wall-clock timeout in the parent (then SIGKILL to the whole process group) and RLIMIT_CPU.
 - Memory: RLIMIT_AS. Output: stdout/stderr go to files capped by RLIMIT_FSIZE (the writer gets SIGXFSZ), and
-  only `output_bytes` of each are read back. Files: RLIMIT_FSIZE; the work dir is a fresh temp dir removed after.
+  only `output_bytes` of each are read back. Files: RLIMIT_FSIZE per file; the work dir is a fresh temp dir
+  (removed after) with, where mount namespaces are available (root, or unprivileged user namespaces), a private
+  tmpfs over it capped in size and inodes that vanishes with the child (`ExecResult.workdir`), so a million
+  small files cannot fill the disk or slow the cleanup past the timeout.
 - Network: a new network namespace (unshare(CLONE_NEWNET) as root; CLONE_NEWUSER|CLONE_NEWNET otherwise, when
   unprivileged user namespaces are enabled) has no reachable interface, even for native code. `ExecResult.network`
   says whether it was applied. Always, an audit hook refuses socket creation/connect and importing socket.
@@ -86,6 +89,8 @@ class SandboxLimits:
     processes: int = 8
     """RLIMIT_NPROC (enforced for non-root users only, see the module docstring)."""
     open_files: int = 64
+    inodes: int = 4096
+    """Most files and directories the program may create (when the work dir is a private tmpfs)."""
     output_bytes: int = 4096
     """How much of stdout and stderr is read back into ExecResult."""
     network_namespace: bool = True
@@ -108,6 +113,7 @@ class ExecResult:
     stderr: str
     network: str  # "namespace" when the child ran in its own network namespace, else "none"
     processes: str  # "seccomp" when the kernel refused fork/exec to the child, else "none"
+    workdir: str  # "tmpfs" (private, capped, gone with the child) or "disk" (a temp dir removed afterwards)
     seconds: float
 
     @property
@@ -139,14 +145,14 @@ def _drain(fd: int) -> bytes:
 
 
 def _parse_report(data: bytes, nonce: str):
-    """(network, processes, ran, passed, total, error) from the harness's line, or None without a genuine line."""
+    """(network, processes, workdir, ran, passed, total, error) from the harness's line; None without a genuine one."""
     prefix = nonce.encode() + b" "
     lines = [line for line in data.split(b"\n") if line.startswith(prefix)]
     if len(lines) != 1:
         return None
     try:
-        network, processes, ran, passed, total, error = lines[0][len(prefix):].decode().split(" ", 5)
-        return network, processes, int(ran), int(passed), int(total), ast.literal_eval(error)
+        network, processes, workdir, ran, passed, total, error = lines[0][len(prefix):].decode().split(" ", 6)
+        return network, processes, workdir, int(ran), int(passed), int(total), ast.literal_eval(error)
     except (ValueError, SyntaxError):
         return None
 
@@ -193,7 +199,7 @@ def run_tests(program: str, tests: list, setup: str = "", limits: SandboxLimits 
         "network_namespace": limits.network_namespace,
         "limits": {"memory_bytes": limits.memory_mb << 20, "cpu_seconds": int(limits.timeout_s) + 1,
                    "file_bytes": limits.file_mb << 20, "processes": limits.processes,
-                   "open_files": limits.open_files},
+                   "open_files": limits.open_files, "inodes": limits.inodes},
     }
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir}
     timed_out, process = False, None
@@ -225,14 +231,15 @@ def run_tests(program: str, tests: list, setup: str = "", limits: SandboxLimits 
     seconds = time.monotonic() - start
     if timed_out:
         return ExecResult("timeout", 0, len(tests), 0, returncode, f"timed out after {limits.timeout_s:g} s",
-                          stdout, stderr, "unknown", "unknown", seconds)
+                          stdout, stderr, "unknown", "unknown", "unknown", seconds)
     if parsed is None or returncode != 0:
         why = f"no report from the harness (exit status {returncode})"
         return ExecResult("crashed", 0, len(tests), 0, returncode, why, stdout, stderr, "unknown", "unknown",
-                          seconds)
-    network, processes, ran, passed, total, error = parsed
+                          "unknown", seconds)
+    network, processes, workdir_kind, ran, passed, total, error = parsed
     status = "passed" if ran == total == passed == len(tests) else "failed"
-    return ExecResult(status, passed, total, ran, returncode, error, stdout, stderr, network, processes, seconds)
+    return ExecResult(status, passed, total, ran, returncode, error, stdout, stderr, network, processes,
+                      workdir_kind, seconds)
 
 
 def run_many(jobs: list, limits: SandboxLimits = SandboxLimits(), workers: int = 4) -> list:
@@ -317,11 +324,14 @@ def code_reward(completion: str, example: dict, score: str = "all", source: str 
     """
     if score not in ("all", "fraction"):
         raise ValueError(f"unknown score {score!r}; valid: all, fraction")
+    tests = example.get("tests")
+    if not isinstance(tests, list) or not tests:
+        raise ValueError(f"code_reward: example {example.get('id')!r} has no 'tests' list (keys: {sorted(example)})")
     code = extract_code(completion, source)
     if code is None:
         _count("no_code")
         return 0.0
-    result = run_tests(assemble_program(code, example), example["tests"], example.get("setup", ""),
+    result = run_tests(assemble_program(code, example), tests, example.get("setup", ""),
                        SandboxLimits(timeout_s=timeout_s, memory_mb=memory_mb))
     _count(result.status)
     if result.status in ("timeout", "crashed"):

@@ -3,7 +3,7 @@
 Protocol: the parent writes one marshalled dict to stdin: {"nonce", "result_fd", "program", "setup", "tests",
 "limits", "network_namespace"}. The harness applies the OS limits, arms an audit hook, runs `program` then `setup`
 in one namespace, then each test (as its own exec) against a namespace whose builtins were snapshotted before the
-untrusted program ran, and finally writes `<nonce> <network> <processes> <ran> <passed> <total> <first error repr>\\n` to `result_fd` and calls os._exit(0).
+untrusted program ran, and finally writes `<nonce> <network> <processes> <workdir kind> <ran> <passed> <total> <first error repr>\\n` to `result_fd` and calls os._exit(0).
 The parent counts a pass only with that exact nonce line AND exit status 0, so an early exit, a crash, a kill
 or text printed by the program itself can never pass. See rewards/code_exec.py for what is and is not covered.
 """
@@ -56,6 +56,27 @@ def install_process_filter(libc) -> str:
     return "seccomp"
 
 
+def private_tmpfs(libc, limits) -> str:
+    """Mount a size- and inode-capped tmpfs over the work dir in a private mount namespace: disk use is bounded
+    and the files vanish with the namespace when the child dies, so the parent's cleanup cannot be slowed by a
+    million small files. Returns "tmpfs", or "disk" where mount namespaces are not available."""
+    import ctypes
+    import os
+
+    clone_newns, ms_rec, ms_private, ms_nosuid, ms_nodev = 0x00020000, 0x4000, 0x40000, 0x2, 0x4
+    flags = clone_newns if os.geteuid() == 0 else clone_newns | 0x10000000  # + CLONE_NEWUSER
+    workdir = os.getcwd()
+    if libc.unshare(flags) != 0:
+        return "disk"
+    if libc.mount(None, b"/", None, ms_rec | ms_private, None) != 0:
+        return "disk"
+    options = f"size={limits['file_bytes'] * 4},nr_inodes={limits['inodes']},mode=0700".encode()
+    if libc.mount(b"tmpfs", workdir.encode(), b"tmpfs", ms_nosuid | ms_nodev, ctypes.c_char_p(options)) != 0:
+        return "disk"
+    os.chdir(workdir)  # the old cwd is the directory underneath the mount
+    return "tmpfs"
+
+
 def main():
     import builtins
     import marshal
@@ -94,6 +115,7 @@ def main():
             pass
 
     processes = install_process_filter(libc)
+    workdir_kind = private_tmpfs(libc, limits)
 
     # Importing ctypes again must go through the import hook below (calls through it are audited anyway).
     for name in [m for m in sys.modules if m == "ctypes" or m.startswith(("ctypes.", "_ctypes"))]:
@@ -231,7 +253,7 @@ def main():
                     error_text = f"test {ran}: {describe(error)}"
             ran += 1
     try:
-        line = nonce + f" {network} {processes} {ran} {passed} {total} {error_text!r}\n".encode()
+        line = nonce + f" {network} {processes} {workdir_kind} {ran} {passed} {total} {error_text!r}\n".encode()
         while line:
             line = line[_write(result_fd, line):]
     finally:

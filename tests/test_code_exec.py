@@ -91,6 +91,7 @@ ADVERSARIAL = [
      "open(P({outside!r}), 'w').write('x')\n" + GOOD, TESTS),
     ("write with a str subclass mode", "class M(str):\n    def __contains__(self, c):\n        return False\n"
      "open({outside!r}, M('w')).write('x')\n" + GOOD, TESTS),
+    ("a million small files", "for i in range(10 ** 6):\n    open(f'f{{i}}', 'w').close()\n" + GOOD, TESTS),
     ("delete a file outside", "import os\nos.remove({victim!r})\n" + GOOD, TESTS),
     ("rename a file outside", "import os\nos.rename({victim!r}, 'stolen')\n" + GOOD, TESTS),
     ("rmtree outside", "import shutil\nshutil.rmtree({victim_dir!r})\n" + GOOD, TESTS),
@@ -176,12 +177,12 @@ def test_adversarial_program_is_contained_and_scores_zero(name, program, tests, 
     assert sandbox_processes() == [], f"{name}: left sandbox processes behind"
 
 
-def test_network_namespace_applied_as_root():
+def test_namespaces_applied_as_root():
     result = run_tests(GOOD, TESTS, limits=LIMITS)
     if os.geteuid() == 0:
-        assert result.network == "namespace"
+        assert (result.network, result.workdir) == ("namespace", "tmpfs")
     else:  # depends on unprivileged user namespaces; the audit hook blocks sockets either way
-        assert result.network in ("namespace", "none")
+        assert result.network in ("namespace", "none") and result.workdir in ("tmpfs", "disk")
 
 
 def test_reward_returns_within_its_timeout_when_run_in_parallel():
@@ -276,3 +277,8 @@ def test_kernel_refuses_fork_but_not_threads_without_the_audit_hook():
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "['thread ran', 'fork refused 1', 'spawn refused 1', 'native fork refused 1']"
     assert run_tests(GOOD, TESTS, limits=LIMITS).processes == "seccomp"
+
+
+def test_example_without_tests_is_a_clear_error():
+    with pytest.raises(ValueError, match="no 'tests' list"):
+        code_reward("<answer>```python\nx = 1\n```</answer>", {"id": "mbpp/1", "answer": "x"})
