@@ -1,5 +1,6 @@
-"""HumanEval (Chen et al. 2021): complete a Python function from its signature and docstring; held-out
-evaluation only. The reward runs `prompt + completion`, then the dataset's `test` code and
+"""HumanEval (held-out only): complete a Python function from its signature and docstring; graded by check().
+
+Chen et al. 2021. The reward runs `prompt + completion`, then the dataset's `test` code and
 `check(entry_point)`, in the sandbox (rewards/code_exec.py). The completion may be the body alone or the full
 function (a full definition replaces the prompt's stub; the prompt's imports and helpers stay).
 """
@@ -28,7 +29,8 @@ def to_example(row: dict, where: str, index: int) -> dict:
 
 def load_split(split: str, source: str | None = None) -> list:
     if split != "test":
-        raise ValueError(f"task 'humaneval' has only the held-out split 'test', not {split!r}")
+        raise ValueError(f"task 'humaneval' has only the held-out split 'test', not {split!r}: it is for "
+                         "evaluation (train on e.g. mbpp)")
     source_name = source or default_source()
     local = source_name.endswith((".jsonl", ".json", ".parquet"))
     rows = load_rows(source_name) if local else load_rows(source_name, split)
@@ -54,7 +56,7 @@ def build(source: str | None = None, code_source: str = "answer_fence", timeout_
                  "format": (format_reward, format_weight)},
         accuracy="accuracy",
         format="format",
-        train_split="test",
+        train_split="train",  # loading it raises: HumanEval is never trained on
         eval_split="test",
         extract_answer=functools.partial(extract_code, source=code_source),
         options=dict(source=source or default_source(), code_source=code_source, timeout_s=timeout_s),

@@ -1,5 +1,8 @@
-"""MBPP (Austin et al. 2021, "Program Synthesis with Large Language Models"): write a Python function from a
-one-sentence description, graded by executing its asserts in the sandbox (rewards/code_exec.py).
+"""MBPP: write a Python function from a one-line description; graded by running its asserts in the sandbox.
+
+Austin et al. 2021, "Program Synthesis with Large Language Models". Execution is rewards/code_exec.py: each
+completion runs in its own child process, so score with `task.reward_workers` > 0 (e.g. 8; the workers mostly
+wait on their children) and `task.reward_timeout_s` >= the task's `timeout_s` + 2.
 
 Standard splits by task_id: prompt 1-10, test 11-510 (held out), validation 511-600, train 601-974. Training
 uses train+validation by default. The prompt shows the description and the first `shown_tests` asserts (so the
