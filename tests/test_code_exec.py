@@ -19,21 +19,9 @@ TESTS = ["assert add(1, 2) == 3", "assert add(-1, 1) == 0", "assert add(2, 2) ==
 
 
 def sandbox_processes() -> list:
-    """Pids of live sandbox processes (the harness text is on their command line) that are children of this test
-    process or orphans; sandboxes of other runs on the machine are not ours to count."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    ours = b"zero-rl sandbox harness" in f.read()
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    parent = int(f.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if ours and parent in (os.getpid(), 1):
-                found.append(int(entry))
-    return found
+    """Live sandbox processes that are children of this test process or orphans; sandboxes of other runs on the
+    machine are not ours to count."""
+    return [pid for pid in all_sandbox_processes() if parent_of(pid) in (os.getpid(), 1)]
 
 
 def test_honest_program_passes_and_reports():
@@ -282,3 +270,52 @@ def test_kernel_refuses_fork_but_not_threads_without_the_audit_hook():
 def test_example_without_tests_is_a_clear_error():
     with pytest.raises(ValueError, match="no 'tests' list"):
         code_reward("<answer>```python\nx = 1\n```</answer>", {"id": "mbpp/1", "answer": "x"})
+
+
+def test_sandbox_dies_with_a_killed_scorer():
+    """A pool worker killed on its own timeout must not leave its sandbox child running (PR_SET_PDEATHSIG)."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    scorer = subprocess.Popen([sys.executable, "-c", (
+        f"import sys; sys.path.insert(0, {root!r})\n"
+        "from rewards.code_exec import run_tests, SandboxLimits\n"
+        "run_tests('import time\\ntime.sleep(60)', ['assert True'], limits=SandboxLimits(timeout_s=60))\n")])
+    try:
+        deadline = time.monotonic() + 20
+        children = []
+        while not children and time.monotonic() < deadline:
+            children = [pid for pid in all_sandbox_processes() if parent_of(pid) == scorer.pid]
+            time.sleep(0.05)
+        assert children, "the scorer never started its sandbox"
+        scorer.kill()
+        scorer.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(pid in all_sandbox_processes() for pid in children):
+            time.sleep(0.05)
+        assert not any(pid in all_sandbox_processes() for pid in children), "sandbox outlived its scorer"
+    finally:
+        scorer.kill()
+        scorer.wait()
+
+
+def parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def all_sandbox_processes() -> list:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if b"zero-rl sandbox harness" in f.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
