@@ -195,7 +195,8 @@ def run_tests(program: str, tests: list, setup: str = "", limits: SandboxLimits 
     stdout_path, stderr_path = os.path.join(base, "stdout"), os.path.join(base, "stderr")
     read_fd, write_fd = os.pipe()
     config = {
-        "nonce": nonce, "result_fd": write_fd, "parent_pid": os.getpid(), "program": program, "setup": setup, "tests": list(tests),
+        "nonce": nonce, "result_fd": write_fd, "parent_pid": os.getpid(),
+        "program": program, "setup": setup, "tests": list(tests),
         "network_namespace": limits.network_namespace,
         "limits": {"memory_bytes": limits.memory_mb << 20, "cpu_seconds": int(limits.timeout_s) + 1,
                    "file_bytes": limits.file_mb << 20, "processes": limits.processes,

@@ -1,11 +1,14 @@
-"""zero-rl sandbox harness. Runs inside the sandbox child (`python -I -S -c <this file's text>`); never imported by the trainer.
+"""zero-rl sandbox harness. Runs inside the sandbox child (`python -I -S -c <this file's text>`); never imported
+by the trainer.
 
-Protocol: the parent writes one marshalled dict to stdin: {"nonce", "result_fd", "program", "setup", "tests",
-"limits", "network_namespace"}. The harness applies the OS limits, arms an audit hook, runs `program` then `setup`
-in one namespace, then each test (as its own exec) against a namespace whose builtins were snapshotted before the
-untrusted program ran, and finally writes `<nonce> <network> <processes> <workdir kind> <ran> <passed> <total> <first error repr>\\n` to `result_fd` and calls os._exit(0).
-The parent counts a pass only with that exact nonce line AND exit status 0, so an early exit, a crash, a kill
-or text printed by the program itself can never pass. See rewards/code_exec.py for what is and is not covered.
+Protocol: the parent writes one marshalled dict to stdin: {"nonce", "result_fd", "parent_pid", "program", "setup",
+"tests", "limits", "network_namespace"}. The harness enters its namespaces, installs the seccomp filter, applies
+the rlimits, arms an audit hook, runs `program` then `setup` in one namespace, then each test (as its own exec)
+with builtins snapshotted before the untrusted program ran, and finally writes
+`<nonce> <network> <processes> <workdir kind> <ran> <passed> <total> <first error repr>` to `result_fd` and
+calls os._exit(0). The parent counts a pass only with that exact nonce line AND exit status 0, so an early exit,
+a crash, a kill or text printed by the program itself can never pass. rewards/code_exec.py says what is and is
+not covered.
 """
 
 
