@@ -59,11 +59,13 @@ def test_sanitized_mbpp_reference_solutions_pass():
     assert [e["id"] for e, r in zip(examples, results) if r.status != "passed"] == []
 
 
-def test_every_humaneval_canonical_solution_passes_as_body_and_wrong_ones_fail():
+def test_every_humaneval_canonical_solution_passes_as_body_or_full_function_and_wrong_ones_fail():
     examples = humaneval.load_split("test")
     assert len(examples) == 164
     results = run_examples(examples, [e["answer"] for e in examples])
     assert [(e["id"], r.error) for e, r in zip(examples, results) if r.status != "passed"] == []
+    full_functions = run_examples(examples, [e["question"] + e["answer"] for e in examples])
+    assert [e["id"] for e, r in zip(examples, full_functions) if r.status != "passed"] == []
     wrong = run_examples(examples, ["    return None\n"] * len(examples))
     assert [e["id"] for e, r in zip(examples, wrong) if r.status == "passed"] == []
 
