@@ -185,11 +185,35 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
+_DIR_PREFIX = "zero_rl_sandbox_"
+_swept = False
+
+
+def sweep_stale_dirs() -> int:
+    """Remove sandbox dirs left by processes that died mid-run (a pool worker killed by SIGKILL cannot clean up);
+    a dir is named after the pid that made it. Runs once per process on the first run_tests. Returns how many."""
+    global _swept
+    _swept = True
+    removed = 0
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        if not name.startswith(_DIR_PREFIX):
+            continue
+        owner = name[len(_DIR_PREFIX):].split("_", 1)[0]
+        if not owner.isdigit() or os.path.exists(f"/proc/{owner}"):
+            continue
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        removed += 1
+    return removed
+
+
 def run_tests(program: str, tests: list, setup: str = "", limits: SandboxLimits = SandboxLimits()) -> ExecResult:
     """Run `program`, then `setup`, then each test (a statement string, usually an assert) in a sandboxed child."""
     start = time.monotonic()
     nonce = secrets.token_hex(16)
-    base = tempfile.mkdtemp(prefix="zero_rl_sandbox_")
+    if not _swept:
+        sweep_stale_dirs()
+    base = tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}_")
     workdir = os.path.join(base, "work")
     os.mkdir(workdir, 0o700)
     stdout_path, stderr_path = os.path.join(base, "stdout"), os.path.join(base, "stderr")

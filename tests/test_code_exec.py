@@ -5,13 +5,14 @@ import functools
 import os
 import signal
 import socket
+import tempfile
 import time
 import uuid
 
 import pytest
 
 from rewards.code_exec import (SandboxLimits, assemble_program, code_reward, extract_code, reset_sandbox_stats,
-                               run_many, run_tests, sandbox_stats)
+                               run_many, run_tests, sandbox_stats, sweep_stale_dirs)
 
 LIMITS = SandboxLimits(timeout_s=1.0, memory_mb=512)
 GOOD = "def add(a, b):\n    return a + b\n"
@@ -295,6 +296,10 @@ def test_sandbox_dies_with_a_killed_scorer():
         while time.monotonic() < deadline and any(pid in all_sandbox_processes() for pid in children):
             time.sleep(0.05)
         assert not any(pid in all_sandbox_processes() for pid in children), "sandbox outlived its scorer"
+        leftover = [p for p in os.listdir(tempfile.gettempdir()) if p.startswith(f"zero_rl_sandbox_{scorer.pid}_")]
+        assert leftover, "expected the killed scorer's temp dir (it could not clean up)"
+        assert sweep_stale_dirs() >= 1
+        assert not [p for p in os.listdir(tempfile.gettempdir()) if p.startswith(f"zero_rl_sandbox_{scorer.pid}_")]
     finally:
         scorer.kill()
         scorer.wait()
