@@ -3,12 +3,19 @@
 Adding a task is one file in this folder plus one line here.
 """
 
-from tasks import arithmetic, gsm8k, hendrycks_math
+from tasks import aime24, amc23, minerva, olympiadbench  # held-out math benchmarks
+from tasks import arithmetic, gsm8k, hendrycks_math, humaneval, mbpp
 
 TASKS = {
     "arithmetic": arithmetic.build,
     "gsm8k": gsm8k.build,
     "math": hendrycks_math.build,
+    "mbpp": mbpp.build,
+    "humaneval": humaneval.build,
+    "aime24": aime24.build,
+    "amc23": amc23.build,
+    "minerva": minerva.build,
+    "olympiadbench": olympiadbench.build,
 }
 
 

@@ -21,12 +21,15 @@ def split_of(expression: str) -> str:
     return "test" if bucket == 0 else "train"
 
 
-def random_expression(rng: random.Random, min_operands=2, max_operands=3, max_value=20,
-                      operators="+-*", paren_prob=0.3) -> list:
+def random_expression(rng: random.Random, min_operands=2, max_operands=3, max_value=12,
+                      operators="+-*", paren_prob=0.3, max_multiplications=1) -> list:
     """A flat token list like [12, '+', 7, '*', 3] or ['(', 12, '+', 7, ')', '*', 3] (at most one pair)."""
     count = rng.randint(min_operands, max_operands)
     numbers = [rng.randint(1, max_value) for _ in range(count)]
     ops = [rng.choice(operators) for _ in range(count - 1)]
+    additive = [op for op in operators if op != "*"]
+    while ops.count("*") > max_multiplications and additive:  # chained products grow past what steps can show
+        ops[len(ops) - 1 - ops[::-1].index("*")] = rng.choice(additive)
     tokens = [numbers[0]]
     for op, number in zip(ops, numbers[1:]):
         tokens += [op, number]
@@ -108,15 +111,15 @@ def extract_answer(completion: str) -> str | None:
     return body.strip() if body is not None else None
 
 
-def build(min_operands: int = 2, max_operands: int = 3, max_value: int = 20, operators: str = "+-*",
-          paren_prob: float = 0.3, train_size: int = 20000, test_size: int = 500, seed: int = 0,
+def build(min_operands: int = 2, max_operands: int = 3, max_value: int = 12, operators: str = "+-*",
+          paren_prob: float = 0.3, max_multiplications: int = 1, train_size: int = 20000, test_size: int = 500, seed: int = 0,
           accuracy_weight: float = 1.0, format_weight: float = 0.1) -> Task:
     if not 1 <= min_operands <= max_operands:
         raise ValueError(f"need 1 <= min_operands <= max_operands, got {min_operands}, {max_operands}")
     if max_value < 1 or not operators or set(operators) - set("+-*"):
         raise ValueError(f"max_value must be >= 1 and operators a non-empty subset of '+-*', got {max_value}, {operators!r}")
     knobs = dict(min_operands=min_operands, max_operands=max_operands, max_value=max_value,
-                 operators=operators, paren_prob=paren_prob)
+                 operators=operators, paren_prob=paren_prob, max_multiplications=max_multiplications)
     sizes = {"train": train_size, "test": test_size}
 
     def load(split: str) -> list:

@@ -72,3 +72,13 @@ def test_registry_errors():
         get_task("arithmetic", digits=3)
     with pytest.raises(ValueError, match="min_operands"):
         get_task("arithmetic", min_operands=4, max_operands=2)
+
+
+def test_knobs_bound_the_problems():
+    task = get_task("arithmetic", max_value=9, max_operands=4, max_multiplications=1, test_size=300)
+    for example in task.load("test"):
+        numbers = [t for t in example["tokens"] if isinstance(t, int)]
+        assert 2 <= len(numbers) <= 4 and max(numbers) <= 9
+        assert example["tokens"].count("*") <= 1
+    additive = get_task("arithmetic", operators="+-", test_size=100).load("test")
+    assert all("*" not in e["expression"] for e in additive)

@@ -23,7 +23,7 @@ def test_corpus_uses_train_expressions_only_and_mixes_styles():
     docs = [corpus_document(rng, recipe) for _ in range(2000)]
     tagged = sum("</answer>" in d and "Assistant: <think>" in d for d in docs) / len(docs)
     prose = sum("Assistant: The answer is" in d for d in docs) / len(docs)
-    assert 0.15 < tagged < 0.35 and prose > 0.15  # tags are a minority style
+    assert 0.05 < tagged < 0.25 and prose > tagged  # tags are a minority style
     for doc in docs:
         if "User: Compute " in doc:
             expression = doc.split("User: Compute ", 1)[1].split(". Assistant:", 1)[0]

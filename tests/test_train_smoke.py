@@ -33,7 +33,8 @@ def config(tmp_path, *extra):
 def test_two_steps_train_log_and_checkpoint(tmp_path):
     model, tokenizer = build_tiny_random(seed=1)
     before = [p.detach().clone() for p in model.parameters()]
-    result = train(config(tmp_path, "algorithm.beta=0.01"), model=model, tokenizer=tokenizer, task=dense_task())
+    result = train(config(tmp_path, "algorithm.beta=0.01", "task.eval_samples=4", "task.eval_ks=[1, 4]"),
+                   model=model, tokenizer=tokenizer, task=dense_task())
 
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters())), "parameters did not change"
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -49,6 +50,8 @@ def test_two_steps_train_log_and_checkpoint(tmp_path):
         assert m["mismatch/logp_abs_max"] < 1e-4  # the HF generator's log-probs are the trainer's
     evals = [json.loads(line) for line in (tmp_path / "eval.jsonl").read_text().splitlines()]
     assert [e["step"] for e in evals] == [0, 2] and result["after"]["n"] == 8
+    for e in evals:  # the periodic eval's pass@k curve: pass@k grows with k
+        assert 0 <= e["sampled/pass@1"] <= e["sampled/pass@4"] <= 1 and "sampled/maj@4" in e
     saved = yaml_load(tmp_path / "config.yaml")
     assert saved["run"]["steps"] == 2 and saved["algorithm"]["beta"] == 0.01
 

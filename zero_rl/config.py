@@ -46,12 +46,19 @@ class TaskConfig:
     """Task-specific keyword options, e.g. {data: path/or/hub-name, levels: [3, 4, 5]}."""
     eval_size: int = 200
     """Held-out problems used by the periodic and final evaluation (0 = all of the held-out split)."""
+    eval_samples: int = 0
+    """Sampled held-out eval: completions per problem (0: greedy only); logs pass@k, maj@k, mean@k."""
+    eval_ks: list = field(default_factory=lambda: [1])
+    """k values for the sampled held-out eval (each <= eval_samples)."""
     reward_workers: int = 0
     """Processes that score completions (0: score in the training process; use >0 for math-verify or code)."""
     reward_timeout_s: float = 10.0
     """Wall-clock limit per completion and reward in the pool; a timeout scores 0 and is counted."""
 
     def __post_init__(self):
+        _check(self.eval_samples >= 0, f"task.eval_samples must be >= 0, got {self.eval_samples}")
+        _check(not self.eval_samples or all(isinstance(k, int) and 1 <= k <= self.eval_samples for k in self.eval_ks),
+               f"task.eval_ks must be integers in [1, eval_samples={self.eval_samples}], got {self.eval_ks}")
         _check(self.reward_workers >= 0, f"task.reward_workers must be >= 0, got {self.reward_workers}")
         _check(self.reward_timeout_s > 0, f"task.reward_timeout_s must be > 0, got {self.reward_timeout_s}")
         _check(isinstance(self.options, dict), f"task.options must be a mapping, got {type(self.options).__name__}")

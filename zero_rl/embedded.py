@@ -32,32 +32,34 @@ class BaseModelRecipe:
     vocab_size: int = 640
     hidden_size: int = 128
     intermediate_size: int = 512
-    num_layers: int = 2
+    num_layers: int = 3
     num_heads: int = 4
     num_kv_heads: int = 2
     seq_len: int = 256
     batch_size: int = 32
-    steps: int = 1500
+    steps: int = 800
     lr: float = 3e-3
     min_lr: float = 3e-4
     warmup_steps: int = 100
     weight_decay: float = 0.1
     seed: int = 1234
+    bf16: bool = True  # autocast matmuls to bfloat16 (fp32 master weights): about 2x faster on CPUs with AMX
     # corpus mixture (shares of documents)
     share_plain: float = 0.50  # no template, short and dense in arithmetic: "3 + 4 * 2 = 3 + 8 = 11"
-    share_tagged: float = 0.12  # template + <think> steps </think> <answer> n </answer>
-    share_worked_prose: float = 0.13  # template + "3 + 4 = 7. The answer is 7."
-    share_wrong_step: float = 0.05  # worked (tagged or prose) with one wrong step
+    share_tagged: float = 0.09  # template + <think> steps </think> <answer> n </answer>
+    share_worked_prose: float = 0.09  # template + "3 + 4 = 7. The answer is 7."
+    share_wrong_step: float = 0.04  # worked (tagged or prose) with one wrong step
     # the rest: template + "The answer is 7."
     # problem knobs (the arithmetic task's defaults)
     min_operands: int = 2
     max_operands: int = 3
-    max_value: int = 20
+    max_value: int = 12
     paren_prob: float = 0.3
+    max_multiplications: int = 1
 
     def knobs(self) -> dict:
         return dict(min_operands=self.min_operands, max_operands=self.max_operands, max_value=self.max_value,
-                    operators="+-*", paren_prob=self.paren_prob)
+                    operators="+-*", paren_prob=self.paren_prob, max_multiplications=self.max_multiplications)
 
     def key(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
@@ -221,8 +223,10 @@ def pretrain(directory: Path, recipe: BaseModelRecipe, progress: bool = True, lo
             chunk = chunk[torch.randperm(recipe.batch_size, generator=generator)]
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, recipe)
-            logits = model(input_ids=chunk[:, :-1]).logits
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
+                logits = model(input_ids=chunk[:, :-1]).logits
+            loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                                                     chunk[:, 1:].reshape(-1))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

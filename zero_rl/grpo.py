@@ -93,6 +93,14 @@ def evaluate_held_out(generator, tokenizer, task, examples, config, accelerator,
     for key in ("accuracy", "format", "mean_length"):
         if all(key in p for p in parts if p["n"]):
             combined[key] = sum(p[key] * p["n"] for p in parts if p["n"]) / max(total, 1)
+    if config.task.eval_samples:
+        from zero_rl.evaluate import sample_eval_sharded
+
+        params = SamplingParams(temperature=config.generation.temperature, top_p=config.generation.top_p,
+                                max_new_tokens=config.generation.max_new_tokens, seed=config.run.seed + 7)
+        sampled = sample_eval_sharded(generator, tokenizer, task, examples, config.task.eval_samples,
+                                      config.task.eval_ks, params, accelerator, prompt_suffix)
+        combined.update({f"sampled/{k}": v for k, v in sampled.items()})
     return combined
 
 
