@@ -110,3 +110,14 @@ def test_a_pool_that_cannot_start_says_why():
     with pytest.raises(RuntimeError, match="no_such_module"):
         with RewardPool(workers=1, timeout_s=1.0, preload=("no_such_module",)) as broken:
             broken.wait_ready()
+
+
+def test_a_reward_that_cannot_load_in_workers_is_counted_per_item_without_crash_looping():
+    from reward_fails_in_workers import constant
+
+    with RewardPool(workers=1, timeout_s=5.0, preload=()) as fresh:
+        fresh.wait_ready()
+        started = time.monotonic()
+        scores = fresh.score({"c": (constant, 1.0)}, ["a"] * 50, [{}] * 50)
+        assert scores.components["c"] == [0.0] * 50 and scores.errors == {"c": 50}
+        assert fresh.replaced == 0 and time.monotonic() - started < 5.0
