@@ -78,7 +78,7 @@ def local_model_dir(model) -> Path | None:
 
 
 def engine_kwargs(model_dir: str, tokenizer_dir: str, dtype: str, config, cpu: bool, world: int,
-                  seed: int = 0, max_model_len: int | None = None) -> dict:
+                  seed: int = 0, max_model_len: int | None = None, load_format: str = "auto") -> dict:
     """Keyword arguments for `vllm.LLM` from a GenerationConfig (None: its defaults)."""
     kwargs = dict(
         model=str(model_dir), tokenizer=str(tokenizer_dir), dtype=dtype, seed=seed,
@@ -88,7 +88,7 @@ def engine_kwargs(model_dir: str, tokenizer_dir: str, dtype: str, config, cpu: b
         enable_prefix_caching=config.enable_prefix_caching,
         gpu_memory_utilization=config.gpu_memory_utilization,
         tensor_parallel_size=config.tensor_parallel_size,
-        max_model_len=max_model_len,
+        max_model_len=max_model_len, load_format=load_format,
     )
     if world > 1 or config.tensor_parallel_size > 1:
         # one engine per torchrun rank, reusing the launcher's process group (TP spans consecutive ranks)
@@ -183,16 +183,23 @@ class VLLMGenerator:
 
         model_dir = local_model_dir(model)
         tokenizer_dir = model_dir if model_dir and Path(tokenizer.name_or_path or "") == model_dir else None
+        load_format = "auto"
         if model_dir is None or tokenizer_dir is None:
-            # an in-memory model (or a hub name): vLLM starts from files, the in-memory weights follow by sync
+            # An in-memory model (or a hub name): vLLM starts from its config with placeholder weights and the
+            # real ones arrive by sync below. Not save_pretrained: under torch.distributed it writes on rank 0
+            # only, and the weights would be written just to be replaced.
             self._temp_dir = tempfile.TemporaryDirectory(prefix="zero-rl-vllm-")
             if model_dir is None:
                 model_dir = Path(self._temp_dir.name)
-                getattr(model, "module", model).save_pretrained(model_dir)
+                unwrapped = getattr(model, "module", model)
+                unwrapped.config.save_pretrained(model_dir)
+                if getattr(unwrapped, "generation_config", None) is not None:
+                    unwrapped.generation_config.save_pretrained(model_dir)
+                load_format = "dummy"
             tokenizer_dir = Path(self._temp_dir.name)
             tokenizer.save_pretrained(tokenizer_dir)
         kwargs = engine_kwargs(model_dir, tokenizer_dir, self.dtype, self.config, self.cpu, distributed_world(),
-                               seed, max_model_len)
+                               seed, max_model_len, load_format)
         self.llm = vllm.LLM(**kwargs)
         self.sync_weights(model)  # the folder may be older than the weights in memory (resumed or edited model)
         log(f"generator vllm {vllm.__version__}: {'CPU' if self.cpu else 'GPU'}, dtype {self.dtype}, "
