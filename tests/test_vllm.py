@@ -75,6 +75,19 @@ def test_groups_shapes_finish_reasons_and_seeded_sampling(engine):
     assert [c.token_ids for c in other] != [c.token_ids for c in completions]
 
 
+def test_seeded_batch_larger_than_one_engine_step(engine):
+    """More prompt tokens than one engine step holds: with chunked prefill, vLLM's CPU backend crashes on
+    seeded requests ("CPU Generator does not use offset"); the generator must prefill whole prompts."""
+    generator, _, tokenizer, _ = engine
+    long_prompts = [" ".join(f"{i} + {j} = {i + j}." for j in range(40)) for i in range(8)]
+    prompt_ids = encode(tokenizer, long_prompts)
+    assert sum(len(ids) for ids in prompt_ids) * 8 > 8192
+    params = SamplingParams(n=8, temperature=1.0, max_new_tokens=2, seed=1)
+    first = generator.generate(prompt_ids, params)
+    assert len(first) == 64
+    assert [c.token_ids for c in generator.generate(prompt_ids, params)] == [c.token_ids for c in first]
+
+
 def test_stop_string_cuts_text_and_finishes_with_stop(engine):
     generator, _, tokenizer, _ = engine
     prompt_ids = encode(tokenizer, PROMPTS[:1])

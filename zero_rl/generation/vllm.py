@@ -41,6 +41,7 @@ SYNC_TOLERANCE = {"float32": 1e-3, "bfloat16": 0.1, "float16": 0.05}
 # Sleep level 2 discards the weights instead of copying them to host memory: every wake is followed by a full
 # sync anyway, so a copy would be wasted.
 SLEEP_LEVEL = 2
+MIN_BATCHED_TOKENS = 8192  # CPU token budget per engine step (at least max_model_len)
 DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
 
 
@@ -95,6 +96,12 @@ def engine_kwargs(model_dir: str, tokenizer_dir: str, dtype: str, config, cpu: b
         kwargs["distributed_executor_backend"] = "external_launcher"
     if cpu:
         kwargs["enforce_eager"] = True  # torch.compile costs 20-30 s at start-up and gains little on CPU
+        # A prompt prefilled in chunks has its first sampled token discarded and its seeded generator rewound,
+        # which CPU generators cannot do ("CPU Generator does not use offset"): with per-request seeds, any
+        # batch of more than max_num_batched_tokens prompt tokens would crash. Whole-prompt prefill avoids it
+        # (vLLM does the same on CPU for MLA models); the budget must then hold the longest sequence.
+        kwargs["enable_chunked_prefill"] = False
+        kwargs["max_num_batched_tokens"] = max(max_model_len or 0, MIN_BATCHED_TOKENS)
     elif config.enable_sleep_mode:
         kwargs["enable_sleep_mode"] = True  # vLLM refuses it on platforms without sleep support (CPU)
     return kwargs
@@ -198,6 +205,8 @@ class VLLMGenerator:
                 load_format = "dummy"
             tokenizer_dir = Path(self._temp_dir.name)
             tokenizer.save_pretrained(tokenizer_dir)
+        max_model_len = max_model_len or getattr(getattr(model, "module", model).config, "max_position_embeddings",
+                                                 None)
         kwargs = engine_kwargs(model_dir, tokenizer_dir, self.dtype, self.config, self.cpu, distributed_world(),
                                seed, max_model_len, load_format)
         self.llm = vllm.LLM(**kwargs)
