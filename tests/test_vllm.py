@@ -160,6 +160,34 @@ def test_wake_without_sync_refuses_to_generate(engine):
     assert generator.generate(encode(tokenizer, PROMPTS[:1]), SamplingParams(max_new_tokens=2))
 
 
+def test_a_missed_sync_stops_training_with_a_clear_error(engine, tmp_path, monkeypatch):
+    """The loop's periodic check_sync: an engine left on old weights stops training instead of training on it."""
+    from test_train_smoke import dense_task
+    from zero_rl.config import build_config
+    from zero_rl.grpo import train
+
+    generator, model, tokenizer, _ = engine
+    monkeypatch.setattr(generator, "sync_weights", lambda model: None)
+    config = build_config({}, [
+        "generation.backend=vllm", "generation.check_sync_every=1", "run.steps=2", "run.prompts_per_step=2",
+        "generation.group_size=4", "generation.max_new_tokens=6", "task.eval_size=2", f"run.output_dir={tmp_path}",
+        "run.progress=false", "optim.warmup_steps=0", "optim.lr=1e-2", "algorithm.drop_zero_std_groups=false"])
+    with pytest.raises(WeightSyncError, match="out of sync with the trainer"):
+        train(config, model=model, tokenizer=tokenizer, task=dense_task(), generator=generator)
+    logged = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(logged) < 2, "training went on after the failed check"  # a step whose update was a no-op passes
+    monkeypatch.undo()
+    generator.sync_weights(model)
+
+
+def test_multiprocess_engine_is_refused(monkeypatch):
+    from zero_rl.generation.vllm import set_vllm_environment
+
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")
+    with pytest.raises(RuntimeError, match="VLLM_ENABLE_V1_MULTIPROCESSING must be 0"):
+        set_vllm_environment()
+
+
 def test_sync_sends_the_tied_lm_head():
     model, _ = build_tiny_random(hidden_size=HIDDEN, seed=0)
     names = [name for name, _ in full_state_items(model)]
