@@ -202,14 +202,16 @@ def test_head_size_without_a_cpu_kernel_is_a_clear_error():
         check_head_size(model, cpu=True)
 
 
-def test_two_processes_each_engine_follows_its_rank(tmp_path):
-    """torchrun-style launch (accelerate, gloo DDP): every rank's external_launcher engine matches the trained
-    model after each step, and both ranks hold identical weights."""
+@pytest.mark.parametrize("tensor_parallel", [1, 2])
+def test_two_processes_each_engine_follows_its_rank(tmp_path, tensor_parallel):
+    """torchrun-style launch (accelerate, gloo DDP), each rank with its own prompt: with one engine per rank
+    (tensor_parallel 1) or one engine split over both (2), every rank's greedy tokens and log-probs match the
+    trained model after each step, and both ranks hold identical weights."""
     env = dict(os.environ, ACCELERATE_USE_CPU="true", OMP_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               str(Path(__file__).parent / "vllm_ddp_sync.py"), str(tmp_path)]
+               str(Path(__file__).parent / "vllm_ddp_sync.py"), str(tmp_path), str(tensor_parallel)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     reports = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1)]

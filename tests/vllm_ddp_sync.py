@@ -1,6 +1,7 @@
-"""Run under 2 processes by tests/test_vllm.py: each rank wraps the same tiny model in gloo DDP, keeps its own
-vLLM engine (external_launcher), takes SGD steps on its own data, syncs, and compares the engine with the
-trained model after each step. Writes rank{N}.pt with what it saw."""
+"""Run under 2 processes by tests/test_vllm.py: each rank wraps the same tiny model in gloo DDP, keeps a vLLM
+engine (external_launcher; argv[2] is the tensor-parallel size: 1 = an engine per rank, 2 = one engine over both
+ranks), takes SGD steps on its own data, syncs, and compares the engine with the trained model after each step.
+Writes rank{N}.pt with what it saw."""
 
 import sys
 from pathlib import Path
@@ -8,22 +9,25 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
+from zero_rl.config import GenerationConfig
 from zero_rl.embedded import build_tiny_random
 from zero_rl.generation import SamplingParams
 from zero_rl.generation.vllm import VLLMGenerator
 
 out = Path(sys.argv[1])
+tensor_parallel = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 accelerator = Accelerator()
 rank = accelerator.process_index
 model, tokenizer = build_tiny_random(hidden_size=128, seed=5)
-generator = VLLMGenerator(model, tokenizer, log=lambda line: print(f"rank {rank}: {line}", flush=True))
+generator = VLLMGenerator(model, tokenizer, GenerationConfig(tensor_parallel_size=tensor_parallel),
+                          log=lambda line: print(f"rank {rank}: {line}", flush=True))
 ddp_model, optimizer = accelerator.prepare(model, torch.optim.SGD(model.parameters(), lr=0.5))
 policy = accelerator.unwrap_model(ddp_model)
 
 texts = ["Question: 5 + 6 = ? <think> 5 + 6 = 11 </think> <answer> 11 </answer>",
          "Question: 9 - 2 = ? <think> 9 - 2 = 7 </think> <answer> 7 </answer>"]
 data = torch.tensor([tokenizer(texts[rank], add_special_tokens=False)["input_ids"]])
-prompt = tokenizer("Question: 3 + 4 = ?", add_special_tokens=False)["input_ids"]
+prompt = tokenizer(["Question: 3 + 4 = ?", "Question: 12 - 5 = ?"][rank], add_special_tokens=False)["input_ids"]
 steps, losses, checksums = [], [], []
 for step in range(1, 4):
     loss = ddp_model(input_ids=data, labels=data).loss
@@ -32,7 +36,7 @@ for step in range(1, 4):
     optimizer.step()
     generator.sync_weights(policy)
 
-    if rank == 0:  # the engines are independent: one rank may generate more than the other without a hang
+    if rank == 0 and tensor_parallel == 1:  # independent engines: one rank may generate more, without a hang
         generator.generate([prompt] * 3, SamplingParams(n=4, max_new_tokens=30, seed=step))
     sync = generator.check_sync(policy)
     completion = generator.generate([prompt], SamplingParams(n=1, temperature=0.0, max_new_tokens=12))[0]

@@ -221,9 +221,39 @@ class VLLMGenerator:
             raise WeightSyncError(
                 "vLLM generator: generate() called while the engine is asleep or after wake() without "
                 "sync_weights(); its weights were discarded by sleep mode. Call wake() then sync_weights(model).")
-        prompts = [{"prompt_token_ids": list(ids)} for ids in prompt_ids]
-        outputs = self.llm.generate(prompts, vllm_sampling_params(params, len(prompts), self.eos_id), use_tqdm=False)
-        return to_completions(outputs)
+        parts = self._gather_tensor_parallel(list(prompt_ids), params)
+        prompts, sampling, offset = [], [], 0
+        for rank, (part_ids, part_params) in enumerate(parts):
+            if rank == self._tp_rank():
+                offset = len(prompts)
+            prompts += [{"prompt_token_ids": list(ids)} for ids in part_ids]
+            sampling += vllm_sampling_params(part_params, len(part_ids), self.eos_id)
+        completions = to_completions(self.llm.generate(prompts, sampling, use_tqdm=False))
+        mine = [c for c in completions if offset <= c.prompt_index < offset + len(prompt_ids)]
+        for c in mine:
+            c.prompt_index -= offset
+        return mine
+
+    def _tp_rank(self) -> int:
+        if self.config.tensor_parallel_size == 1:
+            return 0
+        from vllm.distributed.parallel_state import get_tp_group
+
+        return get_tp_group().rank_in_group
+
+    def _gather_tensor_parallel(self, prompt_ids: list, params: SamplingParams) -> list:
+        """[(prompt_ids, params)] of every rank of this engine's tensor-parallel group. The ranks of a TP group
+        drive one engine together and must submit identical requests, while the training loop gives each rank
+        its own prompts: every rank submits all of them (each with its own rank's sampling params and seeds)
+        and keeps its own completions."""
+        if self.config.tensor_parallel_size == 1:
+            return [(prompt_ids, params)]
+        from vllm.distributed.parallel_state import get_tp_group
+
+        group = get_tp_group()
+        parts = [None] * group.world_size
+        torch.distributed.all_gather_object(parts, (prompt_ids, params), group=group.cpu_group)
+        return parts
 
     # ------------------------------------------------------------------ weights
 
