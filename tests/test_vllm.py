@@ -188,6 +188,16 @@ def test_multiprocess_engine_is_refused(monkeypatch):
         set_vllm_environment()
 
 
+def test_tensor_parallel_without_enough_processes_is_a_clear_error():
+    from zero_rl.generation.vllm import engine_kwargs
+
+    config = GenerationConfig(tensor_parallel_size=2)
+    with pytest.raises(ValueError, match="multiple of 2 processes"):
+        engine_kwargs("m", "t", "float32", config, cpu=True, world=1)
+    assert engine_kwargs("m", "t", "float32", config, cpu=True, world=4)["distributed_executor_backend"] == \
+        "external_launcher"
+
+
 def test_sync_sends_the_tied_lm_head():
     model, _ = build_tiny_random(hidden_size=HIDDEN, seed=0)
     names = [name for name, _ in full_state_items(model)]

@@ -91,7 +91,12 @@ def engine_kwargs(model_dir: str, tokenizer_dir: str, dtype: str, config, cpu: b
         tensor_parallel_size=config.tensor_parallel_size,
         max_model_len=max_model_len, load_format=load_format,
     )
-    if world > 1 or config.tensor_parallel_size > 1:
+    tp = config.tensor_parallel_size
+    if tp > 1 and world % tp:
+        raise ValueError(f"generation.tensor_parallel_size={tp} needs a launch with a multiple of {tp} processes "
+                         f"(accelerate launch / torchrun), got {world}: the colocated engine spans {tp} consecutive "
+                         f"training ranks, one GPU each")
+    if world > 1:
         # one engine per torchrun rank, reusing the launcher's process group (TP spans consecutive ranks)
         kwargs["distributed_executor_backend"] = "external_launcher"
     if cpu:
