@@ -45,7 +45,8 @@ class BaseModelRecipe:
     seed: int = 1234
     bf16: bool = True  # autocast matmuls to bfloat16 (fp32 master weights): about 2x faster on CPUs with AMX
     # corpus mixture (shares of documents)
-    share_plain: float = 0.50  # no template, short and dense in arithmetic: "3 + 4 * 2 = 3 + 8 = 11"
+    share_plain: float = 0.50  # no template: worksheets of short texts, "3 + 4 * 2 = 3 + 8 = 11"
+    worksheet_max: int = 8  # texts per worksheet (at least 3)
     share_tagged: float = 0.09  # template + <think> steps </think> <answer> n </answer>
     share_worked_prose: float = 0.09  # template + "3 + 4 = 7. The answer is 7."
     share_wrong_step: float = 0.04  # worked (tagged or prose) with one wrong step
@@ -95,17 +96,26 @@ def _with_wrong_step(rng: random.Random, tokens: list) -> list:
     return chain[:index] + steps(wrong)
 
 
-def corpus_document(rng: random.Random, recipe: BaseModelRecipe) -> str:
+def _train_expression(rng: random.Random, recipe: BaseModelRecipe) -> list:
     while True:
         tokens = random_expression(rng, **recipe.knobs())
         if split_of(render(tokens)) == "train":
-            break
+            return tokens
+
+
+def corpus_document(rng: random.Random, recipe: BaseModelRecipe) -> str:
+    tokens = _train_expression(rng, recipe)
     expression = render(tokens)
     chain = steps(tokens)
     answer = chain[-1][0]
     roll = rng.random()
-    if roll < recipe.share_plain:
-        return rng.choice(_PLAIN).format(e=expression, a=answer, s=_steps_text(chain))
+    if roll < recipe.share_plain:  # a worksheet: several short texts, dense in arithmetic
+        texts = [rng.choice(_PLAIN).format(e=expression, a=answer, s=_steps_text(chain))]
+        for _ in range(rng.randint(2, recipe.worksheet_max - 1)):
+            other = _train_expression(rng, recipe)
+            other_chain = steps(other)
+            texts.append(rng.choice(_PLAIN).format(e=render(other), a=other_chain[-1][0], s=_steps_text(other_chain)))
+        return "\n".join(texts)
     prompt = r1_zero_prompt(f"Compute {expression}")
     roll -= recipe.share_plain
     if roll < recipe.share_tagged:
