@@ -18,7 +18,7 @@ def test_train_command_reports_before_and_after(tmp_path, tiny_model_dir):
                    "run.prompts_per_step=2", "generation.group_size=2", "generation.max_new_tokens=8",
                    "task.eval_size=4", "run.progress=false"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Held-out accuracy, 4 problems" in result.stdout
+    assert "held-out, 4 problems" in result.stdout
     assert "control: base, <think> pre-filled, greedy" in result.stdout
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     for side in ("before", "after"):

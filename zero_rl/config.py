@@ -150,8 +150,8 @@ class AlgorithmConfig:
 
 @dataclass
 class OptimConfig:
-    lr: float = 2e-4
-    """AdamW peak learning rate."""
+    lr: float = 3e-4
+    """AdamW peak learning rate (the default suits the embedded tiny model; real models want ~1e-6)."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     betas: list = field(default_factory=lambda: [0.9, 0.99])
@@ -178,7 +178,7 @@ class OptimConfig:
 
 @dataclass
 class RunConfig:
-    steps: int = 100
+    steps: int = 60
     """Training steps (one generated batch each)."""
     prompts_per_step: int = 32
     """Prompts per step across all processes; each process takes an equal share."""
@@ -186,7 +186,7 @@ class RunConfig:
     """Seed for data order, sampling and initialisation."""
     output_dir: str = "runs/latest"
     """Run directory: config.yaml, metrics.jsonl, eval.jsonl, checkpoints/."""
-    eval_every: int = 25
+    eval_every: int = 20
     """Held-out evaluation every N steps (0: only before and after training)."""
     save_every: int = 0
     """Checkpoint every N steps (0: only at the end)."""

@@ -37,7 +37,7 @@ class BaseModelRecipe:
     num_kv_heads: int = 2
     seq_len: int = 256
     batch_size: int = 32
-    steps: int = 800
+    steps: int = 1200
     lr: float = 3e-3
     min_lr: float = 3e-4
     warmup_steps: int = 100

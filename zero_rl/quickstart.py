@@ -34,12 +34,12 @@ def _row(name: str, before, after) -> str:
     def cell(value):
         return f"{100 * value:6.1f} %" if isinstance(value, float) else f"{'-':>8s}"
 
-    return f"  {name:34s} {cell(before)}  {cell(after)}"
+    return f"  {name:42s} {cell(before)}  {cell(after)}"
 
 
 def print_comparison(before: dict, after: dict, print_fn=print) -> None:
     n = before["greedy"]["n"]
-    print_fn(f"\nHeld-out accuracy, {n} problems              before     after")
+    print_fn(f"\n  {f'held-out, {n} problems':42s}   before     after")
     print_fn(_row("greedy, strict (format + answer)", before["greedy"]["accuracy"], after["greedy"]["accuracy"]))
     print_fn(_row("greedy format rate", before["greedy"].get("format"), after["greedy"].get("format")))
     for key in sorted(k for k in before["sampled"] if k.startswith("pass@")):
