@@ -17,10 +17,18 @@ def digit_share(completion: str, example: dict) -> float:
     return sum(ch.isdigit() for ch in completion) / max(len(completion), 1)
 
 
+def text_hash(completion: str, example: dict) -> float:
+    """A reward that differs whenever two completions differ, so a group of distinct samples always has signal."""
+    import hashlib
+
+    return int(hashlib.sha1(completion.encode()).hexdigest()[:8], 16) / 2 ** 32
+
+
 def dense_task() -> Task:
     base = get_task("arithmetic", train_size=200, test_size=16)
     return Task(name="dense", load=base.load, prompt=base.prompt,
-                rewards={"digits": (digit_share, 1.0), **base.rewards}, accuracy="accuracy", format="format")
+                rewards={"digits": (digit_share, 1.0), "hash": (text_hash, 0.5), **base.rewards},
+                accuracy="accuracy", format="format")
 
 
 def config(tmp_path, *extra):

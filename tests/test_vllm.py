@@ -168,6 +168,11 @@ def test_a_missed_sync_stops_training_with_a_clear_error(engine, tmp_path, monke
 
     generator, model, tokenizer, _ = engine
     monkeypatch.setattr(generator, "sync_weights", lambda model: None)
+    # the trainer's weights change and the engine never hears of it. Earlier tests may have trained the shared
+    # model into a collapsed, near-deterministic state (identical groups: no update, near-zero log-probs), so
+    # change the weights by hand: fresh random ones
+    fresh, _ = build_tiny_random(hidden_size=HIDDEN, seed=5)
+    model.load_state_dict(fresh.state_dict())
     config = build_config({}, [
         "generation.backend=vllm", "generation.check_sync_every=1", "run.steps=2", "run.prompts_per_step=2",
         "generation.group_size=4", "generation.max_new_tokens=6", "task.eval_size=2", f"run.output_dir={tmp_path}",
