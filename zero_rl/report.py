@@ -19,6 +19,19 @@ def summary_line(task_name: str, summary: dict) -> str:
             + f"  mean length {summary['mean_length']:.0f} tok  truncated {100 * summary['truncated']:.1f} %")
 
 
+def _finish(figure, axis, path) -> Path:
+    """Grid, legend, layout; write the PNG and free the figure."""
+    import matplotlib.pyplot as plt
+
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8, loc="best")
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
 def plot_pass_at_k(runs: dict, task_name: str, path) -> Path:
     """pass@k (with 95 % intervals) and maj@k against k, one line per run; `runs` is {label: task summary}."""
     import matplotlib
@@ -46,13 +59,7 @@ def plot_pass_at_k(runs: dict, task_name: str, path) -> Path:
     sizes = {(s["problems"], s["n"]) for s in runs.values()}
     size = "{} problems, n = {}".format(*next(iter(sizes))) if len(sizes) == 1 else "runs differ in problems or n"
     axis.set_title(f"{task_name}: {size} (shaded: 95% bootstrap CI of pass@k)", fontsize=9)
-    axis.grid(True, alpha=0.3)
-    axis.legend(fontsize=8, loc="best")
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _finish(figure, axis, path)
 
 
 _CURVE_KEY = re.compile(r"(?:^|/)(?:pass|maj)@(\d+)$")
@@ -79,13 +86,7 @@ def plot_eval_history(rows: list, path, title: str = "held-out during training")
     axis.set_ylabel("% of problems")
     axis.set_ylim(-2, 102)
     axis.set_title(title, fontsize=9)
-    axis.grid(True, alpha=0.3)
-    axis.legend(fontsize=8, loc="best")
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _finish(figure, axis, path)
 
 
 def _png_tag(path: Path) -> str:
