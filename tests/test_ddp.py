@@ -3,7 +3,7 @@
 import json
 
 import torch
-from multiprocess import launch_two_cpu_processes
+from launching import launch_two_cpu_processes
 
 
 def test_two_process_ddp_identical_parameters(tmp_path):

@@ -332,7 +332,7 @@ def test_sample_eval_sharded_on_one_process_equals_sample_eval():
 
 
 def test_two_process_sharded_eval_equals_one_process(tmp_path):
-    from multiprocess import launch_two_cpu_processes
+    from launching import launch_two_cpu_processes
 
     result = launch_two_cpu_processes("ddp_eval.py", tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]

