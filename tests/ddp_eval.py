@@ -44,6 +44,8 @@ def main(out_dir: str) -> None:
               "sharded": sample_eval_sharded(generator, tokenizer, task, examples, 6, [1, 2, 6], params, accelerator),
               "single": sample_eval(generator, tokenizer, task, examples, 6, [1, 2, 6], params)}
     Path(out_dir, f"rank{accelerator.process_index}.json").write_text(json.dumps(result))
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
 
 
 if __name__ == "__main__":

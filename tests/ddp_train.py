@@ -24,3 +24,5 @@ train(config, model=model, tokenizer=tokenizer, task=dense_task(), accelerator=a
 torch.save({"distributed_type": str(accelerator.distributed_type), "world": accelerator.num_processes,
             "state": {k: v.detach().clone() for k, v in model.state_dict().items()}},
            out / f"rank{accelerator.process_index}.pt")
+accelerator.wait_for_everyone()
+accelerator.end_training()  # end the process group on every rank before exiting

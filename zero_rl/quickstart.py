@@ -76,4 +76,7 @@ def run_training(config: TrainConfig, report: bool = True) -> dict:
         print(f"\nreport: {path}   checkpoints: {Path(config.run.output_dir) / 'checkpoints'}   "
               f"total time {time.time() - started:.0f} s")
         result.update(report_before=before, report_after=after)
+    # end the process group together: a rank that exits alone gets the others killed mid-teardown
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
     return result
