@@ -29,13 +29,14 @@ def _one_of(name: str, value: str, allowed) -> None:
 class ModelConfig:
     name_or_path: str | None = None
     """Hub name or local folder of a causal LM; None builds (once) and uses the embedded tiny base model."""
-    dtype: str = "float32"
-    """Training dtype of the policy: float32 or bfloat16."""
+    dtype: str = "auto"
+    """Training precision: auto (bf16 autocast where the hardware has native bf16: GPUs; float32 on CPU),
+    float32, or bfloat16 (falls back to float32, logged, where bf16 is emulated and ~10x slower)."""
     gradient_checkpointing: bool = False
     """Trade compute for memory in the policy's backward pass."""
 
     def __post_init__(self):
-        _one_of("model.dtype", self.dtype, {"float32", "bfloat16"})
+        _one_of("model.dtype", self.dtype, {"auto", "float32", "bfloat16"})
 
 
 @dataclass
@@ -164,6 +165,12 @@ class OptimConfig:
     """Gradient-norm clip (0 disables)."""
     micro_batch_size: int = 64
     """Sequences per forward/backward; the step's batch is accumulated over micro-batches."""
+    micro_batch_tokens: int = 0
+    """If > 0: micro-batches by token budget instead of micro_batch_size, each holding about this many real
+    (prompt + completion) tokens, cut to its own rows' widths (verl's dynamic batch size)."""
+    share_prompt_forward: bool = True
+    """Run each prompt's forward once per micro-batch and its completions on the prompt's KV cache (same values
+    and gradients as one forward per row, fewer FLOPs: the G completions of a prompt share it)."""
 
     def __post_init__(self):
         _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
@@ -174,6 +181,7 @@ class OptimConfig:
         _one_of("optim.schedule", self.schedule, {"constant", "linear", "cosine"})
         _check(self.max_grad_norm >= 0, f"optim.max_grad_norm must be >= 0, got {self.max_grad_norm}")
         _check(self.micro_batch_size >= 1, f"optim.micro_batch_size must be >= 1, got {self.micro_batch_size}")
+        _check(self.micro_batch_tokens >= 0, f"optim.micro_batch_tokens must be >= 0, got {self.micro_batch_tokens}")
 
 
 @dataclass

@@ -133,8 +133,9 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     from tasks import get_task
     from zero_rl.models import load_model_and_tokenizer
 
-    accelerator = accelerator or Accelerator(
-        mixed_precision="bf16" if config.model.dtype == "bfloat16" else "no")
+    from zero_rl.precision import training_mixed_precision
+
+    accelerator = accelerator or Accelerator(mixed_precision=training_mixed_precision(config.model.dtype, log or print))
     rank, world, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     if config.run.prompts_per_step % world:
         raise ConfigError(f"run.prompts_per_step={config.run.prompts_per_step} must divide evenly across "

@@ -57,7 +57,9 @@ def run_training(config: TrainConfig, report: bool = True) -> dict:
     from zero_rl.grpo import train
     from zero_rl.models import load_model_and_tokenizer
 
-    accelerator = Accelerator(mixed_precision="bf16" if config.model.dtype == "bfloat16" else "no")
+    from zero_rl.precision import training_mixed_precision
+
+    accelerator = Accelerator(mixed_precision=training_mixed_precision(config.model.dtype))
     is_main = accelerator.is_main_process
     started = time.time()
     model, tokenizer = load_model_and_tokenizer(config.model.name_or_path, progress=config.run.progress and is_main,
