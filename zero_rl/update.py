@@ -14,8 +14,39 @@ def truncated_importance_weights(trainer_logp_BT, behaviour_logp_BT, cap: float)
     return torch.exp(trainer_logp_BT - behaviour_logp_BT).clamp(max=cap).detach()
 
 
-def _micro_batches(rows: torch.Tensor, size: int) -> list:
-    return [rows[i: i + size] for i in range(0, len(rows), size)]
+def micro_batches(rows: torch.Tensor, size: int, tokens_R: torch.Tensor | None = None, token_budget: int = 0) -> list:
+    """Split `rows` (in order, so a prompt's rows stay together) into micro-batches: `size` rows each, or, with
+    a token budget, as many rows as fit in `token_budget` real tokens (prompt + completion; at least one row),
+    so that each micro-batch does about the same work whatever the lengths (verl's dynamic batch size)."""
+    if not token_budget:
+        return [rows[i: i + size] for i in range(0, len(rows), size)]
+    out, current, used = [], [], 0
+    for row, tokens in zip(rows.tolist(), tokens_R.tolist()):
+        if current and used + tokens > token_budget:
+            out.append(torch.tensor(current))
+            current, used = [], 0
+        current.append(row)
+        used += tokens
+    return out + ([torch.tensor(current)] if current else [])
+
+
+def all_reduce_gradients(model, world_size: int) -> None:
+    """Average the accumulated gradients across processes in one flat all-reduce: what DDP's reducer does at
+    the last micro-batch. The update accumulates under `no_sync` because the shared-prompt forward calls the
+    model twice per micro-batch, which DDP's per-forward bookkeeping does not allow."""
+    import torch.distributed as dist
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in params]
+    flat = _flatten_dense_tensors(grads)
+    dist.all_reduce(flat)
+    flat /= world_size
+    for grad, reduced in zip(grads, _unflatten_dense_tensors(flat, grads)):
+        grad.copy_(reduced)
 
 
 def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT, config, accelerator,
@@ -25,26 +56,30 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
     weight = 1.0
     if len(rows) == 0:  # nothing to learn from here, but every rank must join the gradient all-reduce
         rows, weight = torch.arange(min(1, len(batch))), 0.0
-    micro = _micro_batches(rows, optim.micro_batch_size)
+    micro = micro_batches(rows, optim.micro_batch_size, batch.attention_mask_BL[rows].sum(dim=1),
+                          optim.micro_batch_tokens)
+    share, distributed = optim.share_prompt_forward, accelerator.num_processes > 1
+    accumulate = (lambda: accelerator.no_sync(model)) if distributed else nullcontext
     totals = {"tokens": 0.0, "clipped": 0.0, "kl": 0.0, "entropy": 0.0, "mismatch_abs": 0.0, "is_weight": 0.0}
     mismatch_max, grad_norms = 0.0, []
 
     old_logp_BT = None
     if alg.update_epochs > 1:  # the ratio's denominator must stay at the sampling weights across epochs
         old_logp_BT = torch.zeros_like(batch.completion_mask_BT)
-        with torch.no_grad(), accelerator.autocast():
+        with torch.no_grad(), accelerator.autocast(), accumulate():
             for index in micro:
-                old_logp_BT[index] = completion_logprobs(model, batch.select(index), gen.temperature)[0].float().cpu()
+                old_logp_BT[index] = completion_logprobs(model, batch.select(index), gen.temperature,
+                                                         share_prompts=share)[0].float().cpu()
 
     for epoch in range(alg.update_epochs):
         share_total = sum(aggregate_share(loss_mask_BT[index], alg.loss_aggregation) for index in micro) or 1.0
-        for number, index in enumerate(micro):
+        for index in micro:
             sub = batch.select(index)
             mask_BT = loss_mask_BT[index].to(next(model.parameters()).device)
-            sync = number == len(micro) - 1
-            with (nullcontext() if sync else accelerator.no_sync(model)):
+            with accumulate():
                 with accelerator.autocast():
-                    logp_BT, entropy_BT = completion_logprobs(model, sub, gen.temperature, with_entropy=epoch == 0)
+                    logp_BT, entropy_BT = completion_logprobs(model, sub, gen.temperature, with_entropy=epoch == 0,
+                                                              share_prompts=share)
                 logp_BT = logp_BT.float()
                 device = logp_BT.device
                 old_BT = old_logp_BT[index].to(device) if old_logp_BT is not None else logp_BT.detach()
@@ -57,13 +92,13 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
                 loss = aggregate(loss_BT, mask_BT, alg.loss_aggregation, max_length=gen.max_new_tokens)
                 if ref_model is not None:
                     with torch.no_grad(), accelerator.autocast():
-                        ref_logp_BT = completion_logprobs(ref_model, sub, gen.temperature)[0].float()
+                        ref_logp_BT = completion_logprobs(ref_model, sub, gen.temperature, share_prompts=share)[0]
                     kl_BT = KL_ESTIMATORS[alg.kl_estimator](logp_BT, ref_logp_BT)
                     loss = loss + alg.beta * aggregate(kl_BT, mask_BT, alg.loss_aggregation,
                                                        max_length=gen.max_new_tokens)
                     totals["kl"] += float((kl_BT.detach() * mask_BT).sum())
-                share = aggregate_share(mask_BT, alg.loss_aggregation) / share_total
-                accelerator.backward(loss * share * weight)
+                loss_share = aggregate_share(mask_BT, alg.loss_aggregation) / share_total
+                accelerator.backward(loss * loss_share * weight)
             n_tokens = float(mask_BT.sum())
             totals["tokens"] += n_tokens
             totals["clipped"] += float((clipped_BT * mask_BT).sum())
@@ -77,6 +112,8 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
                 totals["entropy"] += float((entropy_BT * mask_BT).sum())
                 if use_importance_correction:
                     totals["is_weight"] += float((is_weight_BT * mask_BT).sum())
+        if distributed:
+            all_reduce_gradients(accelerator.unwrap_model(model), accelerator.num_processes)
         if optim.max_grad_norm > 0:
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm)
         else:
