@@ -75,8 +75,11 @@ def run_training(config: TrainConfig, report: bool = True) -> dict:
         print_comparison(before, after)
         path = Path(config.run.output_dir) / "report.json"
         path.write_text(json.dumps({"before": before, "after": after, "wall_s": time.time() - started}, indent=2))
+        from zero_rl.precision import cpu_description
+
         print(f"\nreport: {path}   checkpoints: {Path(config.run.output_dir) / 'checkpoints'}   "
-              f"total time {time.time() - started:.0f} s")
+              f"total time {time.time() - started:.0f} s (CPU {cpu_description()}, "
+              f"{__import__('torch').get_num_threads()} threads)")
         result.update(report_before=before, report_after=after)
     # end the process group together: a rank that exits alone gets the others killed mid-teardown
     accelerator.wait_for_everyone()
