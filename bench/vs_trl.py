@@ -43,7 +43,7 @@ def peak_rss_mb() -> float:
 
 def run_zero_rl(args) -> dict:
     from zero_rl.config import build_config
-    from zero_rl.grpo import train
+    from zero_rl.trainer import train
 
     model, tokenizer, task = build_model_and_task()
     with tempfile.TemporaryDirectory() as out:

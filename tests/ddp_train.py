@@ -11,7 +11,7 @@ from test_train_smoke import dense_task  # noqa: E402
 
 from zero_rl.config import build_config  # noqa: E402
 from zero_rl.embedded import build_tiny_random  # noqa: E402
-from zero_rl.grpo import train  # noqa: E402
+from zero_rl.trainer import train  # noqa: E402
 
 out = Path(sys.argv[1])
 accelerator = Accelerator()

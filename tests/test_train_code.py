@@ -6,7 +6,7 @@ from rewards.code_exec import reset_sandbox_stats, sandbox_stats
 from tasks import get_task
 from zero_rl.config import build_config
 from zero_rl.embedded import build_tiny_random
-from zero_rl.grpo import train
+from zero_rl.trainer import train
 
 
 def test_two_grpo_steps_on_mbpp_score_in_the_sandbox(tmp_path):

@@ -8,7 +8,7 @@ import torch
 from tasks import get_task
 from zero_rl.config import build_config
 from zero_rl.embedded import build_tiny_random
-from zero_rl.grpo import train
+from zero_rl.trainer import train
 from zero_rl.task import Task
 
 
@@ -107,9 +107,9 @@ class _Stop(Exception):
 
 def _train_until(cfg, model, tokenizer, stop_after: int):
     """Run `train` and kill it (an exception) right after the checkpoint of step `stop_after` is written."""
-    import zero_rl.grpo as grpo
+    import zero_rl.trainer as trainer
 
-    original = grpo.save_checkpoint
+    original = trainer.save_checkpoint
 
     def save_then_stop(directory, step, *args, **kwargs):
         path = original(directory, step, *args, **kwargs)
@@ -117,9 +117,9 @@ def _train_until(cfg, model, tokenizer, stop_after: int):
             raise _Stop
         return path
 
-    grpo.save_checkpoint = save_then_stop
+    trainer.save_checkpoint = save_then_stop
     try:
         with pytest.raises(_Stop):
             train(cfg, model=model, tokenizer=tokenizer, task=dense_task())
     finally:
-        grpo.save_checkpoint = original
+        trainer.save_checkpoint = original

@@ -161,7 +161,7 @@ def test_a_missed_sync_stops_training_with_a_clear_error(engine, tmp_path, monke
     """The loop's periodic check_sync: an engine left on old weights stops training instead of training on it."""
     from test_train_smoke import dense_task
     from zero_rl.config import build_config
-    from zero_rl.grpo import train
+    from zero_rl.trainer import train
 
     generator, model, tokenizer, _ = engine
     monkeypatch.setattr(generator, "sync_weights", lambda model: None)
@@ -241,7 +241,7 @@ def test_training_loop_with_vllm_checks_sync_every_step(tmp_path):
 
     from test_train_smoke import dense_task
     from zero_rl.config import build_config
-    from zero_rl.grpo import train
+    from zero_rl.trainer import train
 
     model, tokenizer = build_tiny_random(hidden_size=HIDDEN, seed=6)
     before = [p.detach().clone() for p in model.parameters()]

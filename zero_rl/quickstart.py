@@ -54,7 +54,7 @@ def run_training(config: TrainConfig, report: bool = True) -> dict:
     from accelerate import Accelerator
 
     from tasks import get_task
-    from zero_rl.grpo import train
+    from zero_rl.trainer import train
     from zero_rl.models import load_model_and_tokenizer
 
     from zero_rl.precision import training_mixed_precision
