@@ -168,6 +168,24 @@ def _completion_logits_shared(model, batch: RolloutBatch, device):
     return torch.cat([first_logits_B1V, rest.logits], dim=1)
 
 
+def completion_position_outputs(model, batch: RolloutBatch, share_prompts: bool = True):
+    """The model's output `.logits` at the positions that predict each completion token, [B, T, X], for the
+    batch as given (callers trim it first). For a causal LM X is the vocabulary; for the critic's value model
+    (zero_rl/critic.py), whose `.logits` are values, X = 1: both run this one forward, with the shared-prompt
+    KV cache when prompts repeat."""
+    device = next(model.parameters()).device
+    shared = share_prompts and len(torch.unique(batch.prompt_index_B)) < len(batch) and batch.prompt_width > 0
+    if shared:
+        return _completion_logits_shared(model, batch, device)
+    return model(
+        input_ids=batch.input_ids_BL.to(device),
+        attention_mask=batch.attention_mask_BL.to(device),
+        position_ids=batch.position_ids_BL.to(device),
+        logits_to_keep=batch.completion_width + 1,
+        use_cache=False,
+    ).logits[:, :-1]
+
+
 def completion_logprobs(model, batch: RolloutBatch, temperature: float = 1.0, with_entropy: bool = False,
                         share_prompts: bool = True, chunk_rows: int | None = None):
     """Per-token log-probs of the completion tokens under `model` at `temperature`: logp_BT (and entropy_BT,
@@ -177,17 +195,7 @@ def completion_logprobs(model, batch: RolloutBatch, temperature: float = 1.0, wi
     work = batch.trimmed()
     T_used = work.completion_width
     device = next(model.parameters()).device
-    shared = share_prompts and len(torch.unique(work.prompt_index_B)) < len(work) and work.prompt_width > 0
-    if shared:
-        logits_BTV = _completion_logits_shared(model, work, device)
-    else:
-        logits_BTV = model(
-            input_ids=work.input_ids_BL.to(device),
-            attention_mask=work.attention_mask_BL.to(device),
-            position_ids=work.position_ids_BL.to(device),
-            logits_to_keep=T_used + 1,
-            use_cache=False,
-        ).logits[:, :-1]
+    logits_BTV = completion_position_outputs(model, work, share_prompts)
     B, _, V = logits_BTV.shape
     logits_NV = logits_BTV.reshape(B * T_used, V)
     targets_N = work.input_ids_BL[:, -T_used:].reshape(-1).to(device)

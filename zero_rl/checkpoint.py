@@ -22,7 +22,8 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(directory: Path, step: int, model, tokenizer, optimizer, scheduler, trainer_state: dict,
-                    rank: int = 0, is_main: bool = True, barrier=lambda: None) -> Path:
+                    rank: int = 0, is_main: bool = True, barrier=lambda: None, critic=None) -> Path:
+    """`critic` (PPO's zero_rl.critic.Critic, or None) is saved under critic/: weights, optimizer, scheduler."""
     path = Path(directory) / f"step-{step:06d}"
     if is_main:
         path.mkdir(parents=True, exist_ok=True)
@@ -30,6 +31,8 @@ def save_checkpoint(directory: Path, step: int, model, tokenizer, optimizer, sch
         tokenizer.save_pretrained(path)
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "step": step, **trainer_state}, path / "trainer_state.pt")
+        if critic is not None:
+            critic.save(path / "critic")
     barrier()
     torch.save(rng_state(), path / f"rng_rank{rank}.pt")
     barrier()
@@ -47,8 +50,9 @@ def latest_checkpoint(directory: Path) -> Path | None:
     return max(done, key=lambda p: int(STEP_DIR.search(p.name).group(1)), default=None)
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler, rank: int = 0) -> dict:
-    """Restore weights, optimizer, scheduler and this rank's RNG; returns the saved trainer state."""
+def load_checkpoint(path: Path, model, optimizer, scheduler, rank: int = 0, critic=None) -> dict:
+    """Restore weights, optimizer, scheduler, the critic (if given) and this rank's RNG; returns the saved
+    trainer state."""
     from safetensors.torch import load_file
 
     weights = {}
@@ -63,6 +67,8 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, rank: int = 0) -> d
     state = torch.load(Path(path) / "trainer_state.pt", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    if critic is not None:
+        critic.load(Path(path) / "critic")
     rng_file = Path(path) / f"rng_rank{rank}.pt"
     if rng_file.exists():
         set_rng_state(torch.load(rng_file, weights_only=False))

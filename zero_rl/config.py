@@ -114,8 +114,10 @@ class GenerationConfig:
 
 @dataclass
 class AlgorithmConfig:
+    name: str = "grpo"
+    """grpo (group-relative advantages, no critic) or ppo (a learned critic, GAE advantages; see `critic`)."""
     advantage: str = "grpo"
-    """Advantage estimator: grpo, dr_grpo, rloo (see zero_rl/advantages.py)."""
+    """GRPO's advantage estimator: grpo, dr_grpo, rloo (see zero_rl/advantages.py); PPO uses GAE."""
     loss_aggregation: str = "seq_mean_token_mean"
     """seq_mean_token_mean (GRPO), token_mean (DAPO), seq_mean_token_sum_norm (Dr.GRPO)."""
     clip_low: float = 0.2
@@ -129,16 +131,49 @@ class AlgorithmConfig:
     update_epochs: int = 1
     """Policy updates (mu) per generated batch."""
     drop_zero_std_groups: bool = True
-    """Leave groups whose rewards are all equal out of the update (their advantage is 0 anyway)."""
+    """GRPO: leave groups whose rewards are all equal out of the update (their advantage is 0 anyway). PPO never
+    drops them: the critic gives such groups nonzero advantages."""
     mask_truncated: bool = False
     """Give completions cut at max_new_tokens no loss."""
     std_eps: float = 1e-4
     """Added to the group std in grpo advantages."""
+    gamma: float = 1.0
+    """PPO: GAE discount."""
+    lam: float = 1.0
+    """PPO: GAE lambda of the critic's targets (returns); 1.0 = Monte-Carlo returns (ORZ, VC-PPO)."""
+    lam_actor: float | None = None
+    """PPO: GAE lambda of the actor's advantages (decoupled GAE, VC-PPO: 0.95 with lam 1.0); null: same as lam."""
+    lam_actor_alpha: float = 0.0
+    """PPO: length-adaptive lambda for the actor, 1 - 1/(alpha * length) per completion (VAPO: 0.05); 0: off."""
+    whiten_advantages: bool = True
+    """PPO: whiten the advantages over the batch's valid tokens (all ranks); the returns are taken before."""
+    kl_reward_coef: float = 0.0
+    """PPO: coefficient of a per-token k1 KL penalty to the reference model in the reward, before GAE (0: off;
+    independent of beta, the KL in the loss); the initial value when kl_target > 0."""
+    kl_target: float = 0.0
+    """PPO: > 0 makes kl_reward_coef adaptive (Ziegler et al. 2019): it moves toward this per-token KL."""
+    kl_horizon: int = 10000
+    """PPO: the adaptive KL controller's horizon, in samples."""
 
     def __post_init__(self):
         from zero_rl.advantages import ADVANTAGES
         from zero_rl.losses import AGGREGATIONS, KL_ESTIMATORS
 
+        _one_of("algorithm.name", self.name, ALGORITHMS)
+        _check(0 <= self.gamma <= 1, f"algorithm.gamma must be in [0, 1], got {self.gamma}")
+        _check(0 <= self.lam <= 1, f"algorithm.lam must be in [0, 1], got {self.lam}")
+        _check(self.lam_actor is None or 0 <= self.lam_actor <= 1,
+               f"algorithm.lam_actor must be in [0, 1] or null, got {self.lam_actor}")
+        _check(self.lam_actor_alpha >= 0, f"algorithm.lam_actor_alpha must be >= 0, got {self.lam_actor_alpha}")
+        _check(self.kl_reward_coef >= 0, f"algorithm.kl_reward_coef must be >= 0, got {self.kl_reward_coef}")
+        _check(self.kl_target >= 0, f"algorithm.kl_target must be >= 0, got {self.kl_target}")
+        _check(self.kl_horizon >= 1, f"algorithm.kl_horizon must be >= 1, got {self.kl_horizon}")
+        _check(self.name == "ppo" or not (self.kl_reward_coef or self.kl_target),
+               "algorithm.kl_reward_coef / kl_target put a KL penalty into PPO's per-token rewards; with "
+               "algorithm.name=grpo use algorithm.beta (KL in the loss)")
+        _check(not self.kl_target or self.kl_reward_coef > 0,
+               f"algorithm.kl_target={self.kl_target} adapts kl_reward_coef, which is 0: set an initial "
+               f"kl_reward_coef > 0 (e.g. 0.001)")
         _one_of("algorithm.advantage", self.advantage, ADVANTAGES)
         _one_of("algorithm.loss_aggregation", self.loss_aggregation, AGGREGATIONS)
         _one_of("algorithm.kl_estimator", self.kl_estimator, KL_ESTIMATORS)
@@ -147,6 +182,9 @@ class AlgorithmConfig:
         _check(self.beta >= 0, f"algorithm.beta must be >= 0, got {self.beta}")
         _check(self.update_epochs >= 1, f"algorithm.update_epochs must be >= 1, got {self.update_epochs}")
         _check(self.std_eps > 0, f"algorithm.std_eps must be > 0, got {self.std_eps}")
+
+
+ALGORITHMS = ("grpo", "ppo")
 
 
 @dataclass
@@ -185,6 +223,52 @@ class OptimConfig:
 
 
 @dataclass
+class CriticConfig:
+    """PPO's critic (zero_rl/critic.py); unused by GRPO."""
+
+    name_or_path: str | None = None
+    """Backbone of the value model: hub name or folder; null: a copy of the policy's base checkpoint."""
+    lr: float | None = None
+    """AdamW peak learning rate; null: lr_ratio x optim.lr."""
+    lr_ratio: float = 5.0
+    """The critic's learning rate as a multiple of the actor's when lr is null (ORZ: 5x, OpenRLHF: 9x)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay (the other AdamW settings are optim's)."""
+    lr_warmup_steps: int = 0
+    """Linear warm-up of the critic's learning rate, in steps."""
+    schedule: str = "constant"
+    """After warm-up: constant, linear or cosine (to 0 at the last step)."""
+    max_grad_norm: float = 1.0
+    """Gradient-norm clip (0 disables)."""
+    micro_batch_size: int = 64
+    """Sequences per forward/backward of the critic."""
+    micro_batch_tokens: int = 0
+    """If > 0: micro-batches by token budget instead of micro_batch_size (as optim.micro_batch_tokens)."""
+    update_epochs: int = 1
+    """Critic optimizer steps per generated batch, each over the whole batch (ORZ: 12)."""
+    value_clip: float = 0.5
+    """Value clipping: the new value may move at most this far from the rollout's (verl 0.5, ORZ 0.2); 0: off."""
+    warmup_steps: int = 0
+    """The first N training steps update only the critic (the actor and its schedule wait; verl critic_warmup)."""
+    pretrain_steps: int = 0
+    """Value pretraining (VC-PPO): N critic-only steps on Monte-Carlo returns of the initial policy, before step 1."""
+
+    def __post_init__(self):
+        _check(self.lr is None or self.lr > 0, f"critic.lr must be > 0 or null, got {self.lr}")
+        _check(self.lr_ratio > 0, f"critic.lr_ratio must be > 0, got {self.lr_ratio}")
+        _check(self.weight_decay >= 0, f"critic.weight_decay must be >= 0, got {self.weight_decay}")
+        _check(self.lr_warmup_steps >= 0, f"critic.lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}")
+        _one_of("critic.schedule", self.schedule, {"constant", "linear", "cosine"})
+        _check(self.max_grad_norm >= 0, f"critic.max_grad_norm must be >= 0, got {self.max_grad_norm}")
+        _check(self.micro_batch_size >= 1, f"critic.micro_batch_size must be >= 1, got {self.micro_batch_size}")
+        _check(self.micro_batch_tokens >= 0, f"critic.micro_batch_tokens must be >= 0, got {self.micro_batch_tokens}")
+        _check(self.update_epochs >= 1, f"critic.update_epochs must be >= 1, got {self.update_epochs}")
+        _check(self.value_clip >= 0, f"critic.value_clip must be >= 0, got {self.value_clip}")
+        _check(self.warmup_steps >= 0, f"critic.warmup_steps must be >= 0, got {self.warmup_steps}")
+        _check(self.pretrain_steps >= 0, f"critic.pretrain_steps must be >= 0, got {self.pretrain_steps}")
+
+
+@dataclass
 class RunConfig:
     steps: int = 60
     """Training steps (one generated batch each)."""
@@ -217,6 +301,7 @@ class TrainConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict:

@@ -1,6 +1,6 @@
 """Policy-gradient losses as pure functions on [B, T] tensors (B sequences, T completion tokens).
 
-Shapes are in names: logp_BT, mask_BT (1 for completion tokens that get loss), adv_B.
+Shapes are in names: logp_BT, mask_BT (1 for completion tokens that get loss), adv_B (or adv_BT, per token).
 """
 
 import torch
@@ -11,13 +11,14 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim=None) -> torch.Ten
 
 
 def clipped_policy_loss(logp_BT, old_logp_BT, adv_B, clip_low: float, clip_high: float):
-    """PPO clipped surrogate with separate bounds (DAPO clip-higher).
+    """PPO clipped surrogate with separate bounds (DAPO clip-higher). `adv_B` is one advantage per sequence
+    (GRPO) or a [B, T] tensor of per-token advantages (PPO's GAE).
 
     loss = -min(ratio * A, clip(ratio, 1 - clip_low, 1 + clip_high) * A), ratio = exp(logp - old_logp).
     Returns (loss_BT, clipped_BT) where clipped_BT marks tokens whose gradient the clip removed.
     """
     ratio_BT = torch.exp(logp_BT - old_logp_BT)
-    adv_BT = adv_B.unsqueeze(1)
+    adv_BT = adv_B.unsqueeze(1) if adv_B.ndim == 1 else adv_B
     unclipped_BT = ratio_BT * adv_BT
     clipped_obj_BT = torch.clamp(ratio_BT, 1 - clip_low, 1 + clip_high) * adv_BT
     loss_BT = -torch.minimum(unclipped_BT, clipped_obj_BT)
@@ -35,10 +36,16 @@ def kl_k2(logp_BT, ref_logp_BT):
     return 0.5 * (logp_BT - ref_logp_BT) ** 2
 
 
+KL_LOG_RATIO_CLAMP = 20.0
+K3_MAX = 10.0
+
+
 def kl_k3(logp_BT, ref_logp_BT):
-    """k3 = ref/pi - 1 - log(ref/pi) (Schulman 2020; GRPO paper): unbiased, non-negative."""
-    log_ratio_BT = ref_logp_BT - logp_BT
-    return torch.exp(log_ratio_BT) - 1 - log_ratio_BT
+    """k3 = ref/pi - 1 - log(ref/pi) (Schulman 2020; GRPO paper): unbiased, non-negative. The log-ratio is clamped
+    to +-20 before the exp and k3 to at most 10, so one token far from the reference cannot overflow the loss or
+    its gradient (verl's kl_penalty_forward; NaN collapses from the unclamped form: verl#751)."""
+    log_ratio_BT = (ref_logp_BT - logp_BT).clamp(-KL_LOG_RATIO_CLAMP, KL_LOG_RATIO_CLAMP)
+    return (torch.exp(log_ratio_BT) - 1 - log_ratio_BT).clamp(max=K3_MAX)
 
 
 KL_ESTIMATORS = {"k1": kl_k1, "k2": kl_k2, "k3": kl_k3}
@@ -84,3 +91,34 @@ def aggregate_share(mask_BT, mode: str) -> float:
     if mode == "token_mean":
         return float(mask_BT.sum())
     return float((mask_BT.sum(dim=1) > 0).sum()) if mode == "seq_mean_token_mean" else float(mask_BT.shape[0])
+
+
+def clipped_value_loss(values_BT, old_values_BT, returns_BT, clip: float):
+    """PPO value loss with value clipping (as verl, OpenRLHF, ORZ):
+    loss = 0.5 * max((V - R)^2, (clip(V, V_old - c, V_old + c) - R)^2). clip <= 0 turns clipping off.
+    Returns (loss_BT, clipped_BT), clipped_BT marking tokens where the clipped term is the larger one."""
+    unclipped_BT = (values_BT - returns_BT) ** 2
+    if clip <= 0:
+        return 0.5 * unclipped_BT, torch.zeros_like(unclipped_BT)
+    clipped_values_BT = old_values_BT + (values_BT - old_values_BT).clamp(-clip, clip)
+    clipped_loss_BT = (clipped_values_BT - returns_BT) ** 2
+    return 0.5 * torch.maximum(unclipped_BT, clipped_loss_BT), (clipped_loss_BT > unclipped_BT).float()
+
+
+def explained_variance(values_BT, returns_BT, mask_BT) -> float:
+    """1 - Var(R - V) / Var(R) over the valid tokens: 1 for a perfect critic, 0 for one that predicts the mean,
+    negative for worse. NaN when the returns do not vary."""
+    mask_BT = mask_BT.float()
+    var_returns = masked_mean((returns_BT - masked_mean(returns_BT, mask_BT)) ** 2, mask_BT)
+    residual_BT = returns_BT - values_BT
+    var_residual = masked_mean((residual_BT - masked_mean(residual_BT, mask_BT)) ** 2, mask_BT)
+    if float(var_returns) <= 1e-12:
+        return float("nan")
+    return float(1 - var_residual / var_returns)
+
+
+def adaptive_kl_coef(coef: float, observed_kl: float, target_kl: float, horizon: int, n_samples: int) -> float:
+    """Ziegler et al. 2019's controller (verl's AdaptiveKLController): the proportional error
+    e = clip(KL / target - 1, -0.2, 0.2) moves the coefficient as coef * (1 + e * n_samples / horizon)."""
+    error = min(max(observed_kl / target_kl - 1.0, -0.2), 0.2)
+    return coef * (1.0 + error * n_samples / horizon)

@@ -1,5 +1,7 @@
-"""The GRPO training loop, top to bottom: sample prompts -> generate G completions each -> score ->
-advantages -> policy update -> sync weights to the generator -> log -> eval / checkpoint.
+"""The training loop for every algorithm, top to bottom: sample prompts -> generate G completions each -> score ->
+(PPO: values) -> advantages -> policy update -> (PPO: critic update) -> sync weights to the generator -> log ->
+eval / checkpoint. GRPO (`algorithm.name: grpo`) takes group-relative advantages; PPO (`ppo`) learns a critic
+(zero_rl/critic.py) and takes GAE advantages from its values.
 
 `train` receives built objects where a caller has them (a test hands it a tiny model), and builds the rest from
 the config. Runs single-process or under `accelerate launch` (DDP): each process takes an equal share of the
@@ -15,15 +17,18 @@ from pathlib import Path
 import torch
 import yaml
 
-from zero_rl.advantages import get_advantage_fn, zero_std_groups
+from zero_rl.advantages import gae_advantages, get_advantage_fn, length_adaptive_lam, masked_whiten, \
+    outcome_rewards_BT, zero_std_groups
 from zero_rl.batch import build_batch
 from zero_rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from zero_rl.config import ConfigError, TrainConfig
+from zero_rl.critic import Critic, build_value_model, value_metrics
 from zero_rl.evaluate import greedy_eval
 from zero_rl.generation import SamplingParams, build_generator
+from zero_rl.losses import adaptive_kl_coef, kl_k1, masked_mean
 from zero_rl.metrics import RunLog
 from zero_rl.scoring import score_inline
-from zero_rl.update import policy_update
+from zero_rl.update import policy_update, rollout_logprobs
 
 
 def lr_multiplier(step: int, warmup_steps: int, total_steps: int, schedule: str) -> float:
@@ -104,6 +109,73 @@ def evaluate_held_out(generator, tokenizer, task, examples, config, accelerator,
     return combined
 
 
+def rollout_params(config: TrainConfig, seed: int) -> SamplingParams:
+    gen = config.generation
+    return SamplingParams(n=gen.group_size, temperature=gen.temperature, top_p=gen.top_p,
+                          max_new_tokens=gen.max_new_tokens, stop=list(gen.stop), seed=seed)
+
+
+def ppo_advantages(critic, batch, rewards_B, model, ref_model, kl_coef: float, config, accelerator) -> tuple:
+    """PPO's advantage step: the critic's values, the outcome reward on the last token (minus kl_coef * k1 per
+    token when the KL is in the reward), GAE with the critic's lambda for the returns and the actor's lambda
+    (decoupled, or length-adaptive) for the advantages, whitened over all ranks' valid tokens.
+    Returns (advantages_BT, returns_BT, values_BT, observed_kl or None, metrics)."""
+    alg = config.algorithm
+    mask_BT = batch.completion_mask_BT
+    values_BT = critic.values(batch)
+    rewards_BT = outcome_rewards_BT(rewards_B, mask_BT)
+    observed_kl, metrics = None, {}
+    if alg.kl_reward_coef > 0:
+        kl_BT = kl_k1(rollout_logprobs(model, batch, config, accelerator),
+                      rollout_logprobs(ref_model, batch, config, accelerator)) * mask_BT
+        rewards_BT = rewards_BT - kl_coef * kl_BT
+        observed_kl = float(masked_mean(masked_mean(kl_BT, mask_BT, dim=1), (mask_BT.sum(dim=1) > 0).float()))
+        metrics.update({"kl/reward_penalty": float(masked_mean(kl_coef * kl_BT, mask_BT)), "kl/coef": kl_coef,
+                        "kl/reward_k1": observed_kl})
+    _, returns_BT = gae_advantages(rewards_BT, values_BT, mask_BT, alg.gamma, alg.lam)
+    lam_actor = alg.lam if alg.lam_actor is None else alg.lam_actor
+    if alg.lam_actor_alpha > 0:
+        lam_actor = length_adaptive_lam(mask_BT.sum(dim=1), alg.lam_actor_alpha)
+    if alg.lam_actor_alpha > 0 or lam_actor != alg.lam:
+        advantages_BT, _ = gae_advantages(rewards_BT, values_BT, mask_BT, alg.gamma, lam_actor)
+    else:
+        advantages_BT = returns_BT - values_BT
+    mean = float(masked_mean(advantages_BT, mask_BT))  # before whitening: what the critic leaves to learn
+    metrics.update({"advantages/mean": mean,
+                    "advantages/std": max(float(masked_mean(advantages_BT ** 2, mask_BT)) - mean ** 2, 0.0) ** 0.5})
+    if alg.whiten_advantages:
+        reduce = (lambda t: accelerator.reduce(t, reduction="sum")) if accelerator.num_processes > 1 else None
+        advantages_BT = masked_whiten(advantages_BT, mask_BT, reduce)
+    metrics.update(value_metrics(values_BT, returns_BT, mask_BT))
+    return advantages_BT, returns_BT, values_BT, observed_kl, metrics
+
+
+def pretrain_critic(critic, generator, tokenizer, task, scorer, examples, config, accelerator, runlog, say) -> None:
+    """Value pretraining (VC-PPO): `critic.pretrain_steps` critic-only steps on Monte-Carlo returns (lambda 1) of
+    the initial policy, on prompts drawn apart from the training order. Logged to value_pretrain.jsonl."""
+    rank, world = accelerator.process_index, accelerator.num_processes
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for step in range(1, config.critic.pretrain_steps + 1):
+        examples_P = step_examples(examples, step, config.run.prompts_per_step, f"{config.run.seed}/value-pretrain",
+                                   rank, world)
+        prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
+        completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 - step)
+                                                                    * 64 + rank))
+        scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
+                        task.rewards)
+        batch = build_batch(prompt_ids, completions, pad_id)
+        mask_BT = batch.completion_mask_BT
+        values_BT = critic.values(batch)
+        rewards_BT = outcome_rewards_BT(torch.tensor(scores.total_B, dtype=torch.float), mask_BT)
+        _, returns_BT = gae_advantages(rewards_BT, values_BT, mask_BT, config.algorithm.gamma, 1.0)
+        metrics = value_metrics(values_BT, returns_BT, mask_BT)
+        metrics.update(critic.update(batch, values_BT, returns_BT, mask_BT, step_scheduler=False))
+        metrics = _average_across_ranks(metrics, accelerator)
+        runlog.write("value_pretrain.jsonl", dict(metrics, step=step))
+        say(f"value pretraining {step}/{config.critic.pretrain_steps}: loss {metrics['critic/value_loss']:.4f}, "
+            f"explained variance {metrics['critic/explained_variance']:.3f}")
+
+
 class _Scorer:
     """Scores a step's completions: inline (reward_workers=0) or in the process pool."""
 
@@ -126,7 +198,7 @@ class _Scorer:
 
 def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=None, accelerator=None,
           log=None) -> dict:
-    """Run GRPO as configured; returns {"before": eval, "after": eval, "steps": n, "output_dir": path}."""
+    """Run GRPO or PPO as configured; returns {"before": eval, "after": eval, "steps": n, "output_dir": path}."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -158,7 +230,9 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
                                                     and is_main, log=say)
     if config.model.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    ref_model = copy.deepcopy(model).eval().requires_grad_(False) if config.algorithm.beta > 0 else None
+    ppo = config.algorithm.name == "ppo"
+    needs_reference = config.algorithm.beta > 0 or config.algorithm.kl_reward_coef > 0
+    ref_model = copy.deepcopy(model).eval().requires_grad_(False) if needs_reference else None
 
     optim = config.optim
     optimizer = torch.optim.AdamW(model.parameters(), lr=optim.lr, betas=tuple(optim.betas),
@@ -169,6 +243,13 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     if ref_model is not None:
         ref_model.to(accelerator.device)
     policy = accelerator.unwrap_model(model)
+    critic = None
+    if ppo:  # from the policy's base checkpoint (overwritten below when resuming) or critic.name_or_path
+        critic_config = config.critic
+        critic = Critic(build_value_model(policy, critic_config.name_or_path, seed=config.run.seed,
+                                          gradient_checkpointing=config.model.gradient_checkpointing),
+                        config, accelerator, lambda s: lr_multiplier(s, critic_config.lr_warmup_steps,
+                                                                     config.run.steps, critic_config.schedule))
     generator = generator or build_generator(config.generation.backend, policy, tokenizer, config.generation, say)
     use_tis = generator.name == "vllm" and config.generation.importance_correction
     scorer = _Scorer(config.task)
@@ -176,11 +257,12 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     group_size = config.generation.group_size
 
-    start_step, history = 0, {}
+    start_step, history, kl_coef = 0, {}, config.algorithm.kl_reward_coef
     checkpoint = latest_checkpoint(out / "checkpoints") if config.run.resume else None
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, policy, optimizer, scheduler, rank)
+        state = load_checkpoint(checkpoint, policy, optimizer, scheduler, rank, critic=critic)
         start_step, history = state["step"], state.get("history", {})
+        kl_coef = state.get("kl_coef", kl_coef)
         generator.sync_weights(policy)
         say(f"resumed from {checkpoint} at step {start_step} (data position {state['data_position']})")
     elif config.run.resume:
@@ -189,16 +271,17 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         history["before"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
         runlog.write("eval.jsonl", dict(history["before"], step=0))
         say(f"held-out before RL: {history['before']}")
+        if critic is not None and config.critic.pretrain_steps:
+            pretrain_critic(critic, generator, tokenizer, task, scorer, train_examples, config, accelerator,
+                            runlog, say)
 
     syncs = 0
     for step in range(start_step + 1, config.run.steps + 1):
         started = time.time()
         examples_P = step_examples(train_examples, step, config.run.prompts_per_step, config.run.seed, rank, world)
         prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
-        completions = generator.generate(prompt_ids, SamplingParams(
-            n=group_size, temperature=config.generation.temperature, top_p=config.generation.top_p,
-            max_new_tokens=config.generation.max_new_tokens, stop=list(config.generation.stop),
-            seed=(config.run.seed * 1_000_003 + step) * 64 + rank))
+        completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 + step)
+                                                                    * 64 + rank))
         generated = time.time()
 
         scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
@@ -206,21 +289,39 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         rewards_B = torch.tensor(scores.total_B, dtype=torch.float)
         scored = time.time()
 
-        advantages_B = advantage_fn(rewards_B, group_size, std_eps=config.algorithm.std_eps)
         zero_std_P = zero_std_groups(rewards_B, group_size)
         batch = build_batch(prompt_ids, completions, pad_id)
+        if critic is None:
+            advantages = advantage_fn(rewards_B, group_size, std_eps=config.algorithm.std_eps)  # [B]
+            advantage_metrics = {"advantages/mean": float(advantages.mean()), "advantages/std": float(advantages.std())}
+        else:
+            advantages, returns_BT, values_BT, observed_kl, advantage_metrics = ppo_advantages(  # [B, T]
+                critic, batch, rewards_B, model, ref_model, kl_coef, config, accelerator)
+        valued = time.time()
         keep_B = torch.ones(len(batch))
-        if config.algorithm.drop_zero_std_groups:
+        if config.algorithm.drop_zero_std_groups and critic is None:
             keep_B = keep_B * (~zero_std_P).repeat_interleave(group_size).float()
         if config.algorithm.mask_truncated:
             keep_B = keep_B * (~batch.truncated_B).float()
         sleep = config.generation.enable_sleep_mode and hasattr(generator, "sleep")
         if sleep:  # free the generator's memory for the update (vLLM sleep mode on GPU)
             generator.sleep()
-        update_metrics = policy_update(model, ref_model, optimizer, batch, advantages_B,
-                                       batch.completion_mask_BT * keep_B.unsqueeze(1), config, accelerator, use_tis)
-        scheduler.step()
+        update_metrics = {}
+        if critic is None or step > config.critic.warmup_steps:  # critic warm-up: only the critic learns
+            kl_loss_ref = ref_model if config.algorithm.beta > 0 else None  # (PPO may hold it for the reward)
+            update_metrics = policy_update(model, kl_loss_ref, optimizer, batch, advantages,
+                                           batch.completion_mask_BT * keep_B.unsqueeze(1), config, accelerator,
+                                           use_tis)
+            scheduler.step()
         updated = time.time()
+        if critic is not None:
+            update_metrics.update(critic.update(batch, values_BT, returns_BT, batch.completion_mask_BT))
+            if config.algorithm.kl_target > 0:  # the same coefficient on every rank: the KL averaged over all
+                observed = torch.tensor([observed_kl], dtype=torch.float64, device=accelerator.device)
+                observed = float(accelerator.reduce(observed, reduction="mean")) if world > 1 else observed_kl
+                kl_coef = adaptive_kl_coef(kl_coef, observed, config.algorithm.kl_target,
+                                           config.algorithm.kl_horizon, len(batch) * world)
+        critic_done = time.time()
 
         if sleep:
             generator.wake()
@@ -233,10 +334,12 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
 
         metrics = rollout_metrics(scores, completions, rewards_B, zero_std_P, task)
         metrics.update(update_metrics)
+        metrics.update(advantage_metrics)
         generated_tokens = sum(len(c.token_ids) for c in completions)
         metrics.update({
             "lr": scheduler.get_last_lr()[0], "time/generate": generated - started, "time/score": scored - generated,
-            "time/update": updated - scored, "time/sync": synced - updated, "time/step": synced - started,
+            "time/values": valued - scored, "time/update": updated - valued, "time/critic": critic_done - updated,
+            "time/sync": synced - critic_done, "time/step": synced - started,
             "tokens_per_s": generated_tokens / max(generated - started, 1e-9),
         })
         metrics = _average_across_ranks(metrics, accelerator)
@@ -249,8 +352,9 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             say(f"held-out at step {step}: {result}")
         if (config.run.save_every and step % config.run.save_every == 0) or last:
             save_checkpoint(out / "checkpoints", step, policy, tokenizer, optimizer, scheduler,
-                            {"data_position": step * config.run.prompts_per_step, "history": history},
-                            rank=rank, is_main=is_main, barrier=accelerator.wait_for_everyone)
+                            {"data_position": step * config.run.prompts_per_step, "history": history,
+                             "kl_coef": kl_coef},
+                            rank=rank, is_main=is_main, barrier=accelerator.wait_for_everyone, critic=critic)
 
     history["after"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
     runlog.write("eval.jsonl", dict(history["after"], step=config.run.steps))
@@ -258,4 +362,5 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     runlog.close()
     scorer.close()
     return {"before": history.get("before"), "after": history["after"], "steps": config.run.steps,
-            "output_dir": str(out), "model": policy, "tokenizer": tokenizer, "generator": generator}
+            "output_dir": str(out), "model": policy, "tokenizer": tokenizer, "generator": generator,
+            "critic": critic.unwrapped if critic is not None else None}

@@ -49,6 +49,22 @@ def all_reduce_gradients(model, world_size: int) -> None:
         grad.copy_(reduced)
 
 
+@torch.no_grad()
+def rollout_logprobs(model, batch, config, accelerator) -> torch.Tensor:
+    """logp_BT of the completion tokens under `model` (unwrapped: no DDP collectives), no gradient, micro-batched
+    as the update is (used for the KL penalty in PPO's reward)."""
+    model = accelerator.unwrap_model(model)
+    optim = config.optim
+    logp_BT = torch.zeros_like(batch.completion_mask_BT)
+    rows = torch.arange(len(batch))
+    with accelerator.autocast():
+        for index in micro_batches(rows, optim.micro_batch_size, batch.attention_mask_BL.sum(dim=1),
+                                   optim.micro_batch_tokens):
+            logp_BT[index] = completion_logprobs(model, batch.select(index), config.generation.temperature,
+                                                 share_prompts=optim.share_prompt_forward)[0].float().cpu()
+    return logp_BT * batch.completion_mask_BT
+
+
 def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT, config, accelerator,
                   use_importance_correction: bool) -> dict:
     alg, optim, gen = config.algorithm, config.optim, config.generation
