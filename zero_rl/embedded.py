@@ -43,7 +43,7 @@ class BaseModelRecipe:
     warmup_steps: int = 100
     weight_decay: float = 0.1
     seed: int = 1234
-    bf16: bool = True  # autocast matmuls to bfloat16 (fp32 master weights): about 2x faster on CPUs with AMX
+    precision: str = "auto"  # autocast: auto = bfloat16 where the CPU has native bf16 (2x faster), else float32
     # corpus mixture (shares of documents)
     share_plain: float = 0.50  # no template: worksheets of short texts, "3 + 4 * 2 = 3 + 8 = 11"
     worksheet_max: int = 8  # texts per worksheet (at least 3)
@@ -185,6 +185,14 @@ def build_tiny_random(directory: str | Path | None = None, hidden_size=64, num_l
 
 # ---------------------------------------------------------------- pretraining
 
+SHIPPED = Path(__file__).resolve().parent / "base_model"
+"""The default recipe's model, built once by `python -m zero_rl.embedded --out DIR` and shipped in the package
+(3 MB): rebuilding takes 5 minutes on a CPU with native bf16 and about 17 on an AVX2-only one, more than the
+quickstart's whole budget. `build.json` beside the weights says how and where it was built, with a fingerprint
+(tokenizer, initial weights, the first losses) that the tests recompute from the recipe."""
+
+FINGERPRINT_STEPS = 8
+
 
 def cache_root() -> Path:
     base = os.environ.get("ZERO_RL_CACHE") or os.path.join(
@@ -199,64 +207,148 @@ def _lr_at(step: int, recipe: BaseModelRecipe) -> float:
     return recipe.min_lr + 0.5 * (recipe.lr - recipe.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def pretrain(directory: Path, recipe: BaseModelRecipe, progress: bool = True, log=print) -> None:
-    """Build the tokenizer, generate the corpus, pretrain by next-token prediction, save to `directory`."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
+
+def state_digest(model) -> str:
+    """sha256 over the parameters' names and float32 bytes, in name order (independent of file layout)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def tokenizer_digest(tokenizer) -> str:
+    return _sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+
+
+def initial_model_and_tokenizer(recipe: BaseModelRecipe):
+    """The recipe's tokenizer and untrained model, and the corpus generator's state after the tokenizer's sample."""
     rng = random.Random(recipe.seed)
     tokenizer = build_tokenizer([corpus_document(rng, recipe) for _ in range(5000)], recipe.vocab_size)
     model = build_model(len(tokenizer), recipe.hidden_size, recipe.intermediate_size, recipe.num_layers,
                         recipe.num_heads, recipe.num_kv_heads, eos_token_id=tokenizer.eos_token_id, seed=recipe.seed)
-    n_params = sum(p.numel() for p in model.parameters())
-    log(f"embedded base model: building {n_params / 1e6:.2f} M params, {recipe.steps} pretraining steps of "
-        f"{recipe.batch_size}x{recipe.seq_len} tokens -> {directory}")
+    return model, tokenizer, rng
+
+
+def pretrain_steps(model, tokenizer, rng: random.Random, recipe: BaseModelRecipe, steps: int, precision: str,
+                   on_step=None) -> list:
+    """The first `steps` steps of the recipe's next-token pretraining, in `precision` autocast; the losses."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.95),
                                   weight_decay=recipe.weight_decay)
     eos = tokenizer.eos_token_id
     buffer: list = []
     generator = torch.Generator().manual_seed(recipe.seed)
+    losses = []
+    model.train()
+    for step in range(steps):
+        need = recipe.batch_size * (recipe.seq_len + 1)
+        while len(buffer) < need:
+            docs = [corpus_document(rng, recipe) for _ in range(256)]
+            for ids in tokenizer(docs, add_special_tokens=False)["input_ids"]:
+                buffer.extend(ids + [eos])
+        chunk = torch.tensor(buffer[:need]).view(recipe.batch_size, recipe.seq_len + 1)
+        del buffer[:need]
+        chunk = chunk[torch.randperm(recipe.batch_size, generator=generator)]
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, recipe)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            logits = model(input_ids=chunk[:, :-1]).logits
+        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                                                 chunk[:, 1:].reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        if on_step is not None:
+            on_step(losses[-1])
+    return losses
+
+
+def fingerprint(recipe: BaseModelRecipe, steps: int = FINGERPRINT_STEPS) -> dict:
+    """What the recipe determines and any CPU reproduces: the tokenizer, the initial weights, and the losses
+    of the first `steps` float32 pretraining steps (equal up to floating-point summation order)."""
+    model, tokenizer, rng = initial_model_and_tokenizer(recipe)
+    out = {"tokenizer_sha256": tokenizer_digest(tokenizer), "initial_weights_sha256": state_digest(model)}
+    out["float32_losses"] = pretrain_steps(model, tokenizer, rng, recipe, steps, "float32")
+    return out
+
+
+def pretrain(directory: Path, recipe: BaseModelRecipe, progress: bool = True, log=print) -> None:
+    """Build the tokenizer, generate the corpus, pretrain by next-token prediction, save to `directory`."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from zero_rl.precision import resolve_precision
+
+    precision, reason = resolve_precision(recipe.precision, "cpu", cpu_auto="bfloat16")
+    model, tokenizer, rng = initial_model_and_tokenizer(recipe)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"embedded base model: building {n_params / 1e6:.2f} M params, {recipe.steps} pretraining steps of "
+        f"{recipe.batch_size}x{recipe.seq_len} tokens -> {directory}; precision {reason}")
     started = time.time()
     columns = [TextColumn("pretraining base model"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), TextColumn("ETA"),
                TimeRemainingColumn()]
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    import sys
+
+    live = progress and sys.stdout.isatty()
+    done = []
+
+    def on_step(loss):  # a live bar in a terminal, else a log line every 10 %
+        done.append(loss)
+        bar.update(task_id, advance=1, loss=loss)
+        if progress and not live and len(done) % max(1, recipe.steps // 10) == 0:
+            rate = len(done) / (time.time() - started)
+            log(f"pretraining base model: step {len(done)}/{recipe.steps}, loss {loss:.3f}, "
+                f"{(recipe.steps - len(done)) / rate:.0f} s left")
+
+    with Progress(*columns, disable=not live, transient=False) as bar:
         task_id = bar.add_task("pretrain", total=recipe.steps, loss=float("nan"))
-        model.train()
-        for step in range(recipe.steps):
-            need = recipe.batch_size * (recipe.seq_len + 1)
-            while len(buffer) < need:
-                docs = [corpus_document(rng, recipe) for _ in range(256)]
-                for ids in tokenizer(docs, add_special_tokens=False)["input_ids"]:
-                    buffer.extend(ids + [eos])
-            chunk = torch.tensor(buffer[:need]).view(recipe.batch_size, recipe.seq_len + 1)
-            del buffer[:need]
-            chunk = chunk[torch.randperm(recipe.batch_size, generator=generator)]
-            for group in optimizer.param_groups:
-                group["lr"] = _lr_at(step, recipe)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
-                logits = model(input_ids=chunk[:, :-1]).logits
-            loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
-                                                     chunk[:, 1:].reshape(-1))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            bar.update(task_id, advance=1, loss=loss.item())
+        losses = pretrain_steps(model, tokenizer, rng, recipe, recipe.steps, precision, on_step=on_step)
     elapsed = time.time() - started
     tokens = recipe.steps * recipe.batch_size * recipe.seq_len
     log(f"embedded base model: pretrained on {tokens / 1e6:.1f} M tokens in {elapsed:.0f} s "
-        f"({tokens / elapsed:,.0f} tokens/s), final loss {loss.item():.3f}")
-    staging = directory.with_name(directory.name + ".partial")
+        f"({tokens / elapsed:,.0f} tokens/s, {precision}), final loss {losses[-1]:.3f}")
+    staging = directory.with_name(f"{directory.name}.partial-{os.getpid()}")
     staging.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     (staging / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2))
-    os.replace(staging, directory)  # atomic: a killed build never leaves a half-written model behind
+    build = {"precision": precision, "cpu": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+             "seconds": round(elapsed), "final_loss": losses[-1], "weights_sha256": state_digest(model)}
+    (staging / "build.json").write_text(json.dumps(build, indent=2))
+    try:
+        os.replace(staging, directory)  # atomic: a killed build never leaves a half-written model behind
+    except OSError:  # another process finished the same build first: keep its copy
+        if not (directory / "config.json").exists():
+            raise
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def shipped_base_model(recipe: BaseModelRecipe) -> Path | None:
+    """The shipped folder when it was built from exactly `recipe`, else None."""
+    try:
+        shipped_recipe = json.loads((SHIPPED / "recipe.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return SHIPPED if shipped_recipe == asdict(recipe) and (SHIPPED / "model.safetensors").exists() else None
 
 
 def embedded_base_model(recipe: BaseModelRecipe | None = None, progress: bool = True, log=print) -> Path:
-    """Folder of the embedded base model, building it on first use (a later call reuses the cache)."""
+    """Folder of the embedded base model: the shipped one for the default recipe, else built on first use and
+    cached (a later call reuses the cache)."""
     recipe = recipe or BaseModelRecipe()
+    shipped = shipped_base_model(recipe)
+    if shipped is not None:
+        build = json.loads((shipped / "build.json").read_text())
+        log(f"embedded base model: shipped weights (recipe {recipe.key()}, pretrained in {build['precision']} "
+            f"on {build['cpu']}); rebuild with `python -m zero_rl.embedded --out DIR`")
+        return shipped
     directory = cache_root() / f"base-{recipe.key()}"
     if (directory / "config.json").exists():
         log(f"embedded base model: using cached {directory}")
@@ -264,3 +356,28 @@ def embedded_base_model(recipe: BaseModelRecipe | None = None, progress: bool = 
     directory.parent.mkdir(parents=True, exist_ok=True)
     pretrain(directory, recipe, progress=progress, log=log)
     return directory
+
+
+def main(argv=None) -> None:
+    """Rebuild the default recipe's base model into --out; with --ship, also write the fingerprint into
+    build.json (what the shipped copy carries)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m zero_rl.embedded", description=main.__doc__)
+    parser.add_argument("--out", required=True, help="folder to write the model into (must not exist)")
+    parser.add_argument("--ship", action="store_true", help="add the fingerprint to build.json")
+    args = parser.parse_args(argv)
+    directory = Path(args.out)
+    if directory.exists():
+        parser.error(f"{directory} exists; give a new folder")
+    recipe = BaseModelRecipe()
+    pretrain(directory, recipe, progress=True)
+    if args.ship:
+        build = json.loads((directory / "build.json").read_text())
+        build["fingerprint"] = fingerprint(recipe)
+        (directory / "build.json").write_text(json.dumps(build, indent=2))
+    print(f"built {directory}: {json.loads((directory / 'build.json').read_text())}")
+
+
+if __name__ == "__main__":
+    main()
