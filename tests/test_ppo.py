@@ -182,3 +182,16 @@ def test_two_process_ddp_identical_actor_and_critic(tmp_path):
         assert changed, f"training did not change the {part}"
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in lines] == [1, 2] and all("critic/value_loss" in m for m in lines)
+
+
+def test_ppo_recipes_load_and_the_embedded_one_is_the_quickstart():
+    from pathlib import Path
+
+    from zero_rl.config import load_config
+
+    recipes = Path(__file__).resolve().parent.parent / "launch" / "recipes"
+    embedded = load_config(str(recipes / "arithmetic_tiny_ppo.yaml"))
+    assert embedded.to_dict() == build_config({}, ["algorithm.name=ppo"]).to_dict()
+    orz = load_config(str(recipes / "qwen2.5_7b_orz_ppo.yaml"))
+    assert (orz.algorithm.name, orz.algorithm.gamma, orz.algorithm.lam, orz.critic.value_clip) == ("ppo", 1.0, 1.0, 0.2)
+    assert orz.critic.lr == pytest.approx(5 * orz.optim.lr) and orz.algorithm.beta == orz.algorithm.kl_reward_coef == 0.0
