@@ -13,9 +13,9 @@ def _threads_default() -> None:
 def train_main(argv: list) -> int:
     parser = argparse.ArgumentParser(
         prog="zero-rl train",
-        description="GRPO on a task. With no arguments: the embedded tiny base model on the arithmetic task.",
+        description="GRPO (default) or PPO (algorithm.name=ppo) on a task. With no arguments: the embedded tiny base model on the arithmetic task.",
         epilog="Overrides: section.field=value, e.g. run.steps=50 algorithm.beta=0.01 generation.group_size=16")
-    parser.add_argument("--config", help="YAML recipe (sections: model, task, generation, algorithm, optim, run)")
+    parser.add_argument("--config", help="YAML recipe (sections: model, task, generation, algorithm, optim, critic, run)")
     parser.add_argument("--model", help="hub name or local folder (default: the embedded base model)")
     parser.add_argument("--task", help="registered task name (see `zero-rl tasks`)")
     parser.add_argument("--output-dir", help="run directory")
@@ -75,7 +75,7 @@ def main(argv: list | None = None) -> int:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"zero-rl: unknown command {argv[0]!r}", file=sys.stderr)
         print("usage: zero-rl {train,eval,tasks} ...\n"
-              "  train  GRPO training (no arguments: embedded tiny base model on arithmetic, on CPU)\n"
+              "  train  GRPO or PPO training (no arguments: embedded tiny base model on arithmetic, on CPU)\n"
               "  eval   pass@k / maj@k / mean@k of a model on held-out sets\n"
               "  tasks  list registered tasks")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
