@@ -13,9 +13,11 @@ def _threads_default() -> None:
 def train_main(argv: list) -> int:
     parser = argparse.ArgumentParser(
         prog="zero-rl train",
-        description="GRPO (default) or PPO (algorithm.name=ppo) on a task. With no arguments: the embedded tiny base model on the arithmetic task.",
+        description="GRPO (default) or PPO (algorithm.name=ppo) on a task. With no arguments: the embedded tiny "
+                    "base model on the arithmetic task.",
         epilog="Overrides: section.field=value, e.g. run.steps=50 algorithm.beta=0.01 generation.group_size=16")
-    parser.add_argument("--config", help="YAML recipe (sections: model, task, generation, algorithm, optim, critic, run)")
+    parser.add_argument("--config",
+                        help="YAML recipe (sections: model, task, generation, algorithm, optim, critic, run)")
     parser.add_argument("--model", help="hub name or local folder (default: the embedded base model)")
     parser.add_argument("--task", help="registered task name (see `zero-rl tasks`)")
     parser.add_argument("--output-dir", help="run directory")
