@@ -196,3 +196,14 @@ def test_ppo_recipes_load_and_the_embedded_one_is_the_quickstart():
     assert (orz.algorithm.name, orz.algorithm.gamma, orz.algorithm.lam, orz.critic.value_clip) == ("ppo", 1.0, 1.0, 0.2)
     assert orz.critic.lr == pytest.approx(5 * orz.optim.lr)
     assert orz.algorithm.beta == orz.algorithm.kl_reward_coef == 0.0
+
+
+def test_ppo_with_one_completion_per_prompt(tmp_path):
+    """Classic PPO: no groups. The critic is the only baseline, so group_size 1 is allowed (GRPO refuses it)."""
+    with pytest.raises(ConfigError, match="group_size must be >= 2"):
+        build_config({}, ["generation.group_size=1"])
+    model, tokenizer = build_tiny_random(seed=1)
+    before = [p.detach().clone() for p in model.parameters()]
+    train(config(tmp_path, *PPO, "generation.group_size=1", "run.steps=1"), model=model, tokenizer=tokenizer,
+          task=dense_task())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters())), "actor did not change"

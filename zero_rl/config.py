@@ -106,7 +106,7 @@ class GenerationConfig:
                f"generation.tensor_parallel_size must be >= 1, got {self.tensor_parallel_size}")
         _check(self.importance_cap >= 1, f"generation.importance_cap must be >= 1, got {self.importance_cap}")
         _check(self.check_sync_every >= 0, f"generation.check_sync_every must be >= 0, got {self.check_sync_every}")
-        _check(self.group_size >= 2, f"generation.group_size must be >= 2 for group baselines, got {self.group_size}")
+        _check(self.group_size >= 1, f"generation.group_size must be >= 1, got {self.group_size}")
         _check(self.temperature > 0, f"generation.temperature must be > 0 for training, got {self.temperature}")
         _check(0 < self.top_p <= 1, f"generation.top_p must be in (0, 1], got {self.top_p}")
         _check(self.max_new_tokens >= 1, f"generation.max_new_tokens must be >= 1, got {self.max_new_tokens}")
@@ -303,6 +303,11 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
     run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self):
+        _check(self.generation.group_size >= 2 or self.algorithm.name == "ppo",
+               f"generation.group_size must be >= 2 for group baselines (algorithm.name={self.algorithm.name}), got "
+               f"{self.generation.group_size}; PPO's critic allows 1")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
