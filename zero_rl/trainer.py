@@ -144,7 +144,8 @@ def ppo_advantages(critic, batch, rewards_B, model, ref_model, kl_coef: float, c
     metrics.update({"advantages/mean": mean,
                     "advantages/std": max(float(masked_mean(advantages_BT ** 2, mask_BT)) - mean ** 2, 0.0) ** 0.5})
     if alg.whiten_advantages:
-        reduce = (lambda t: accelerator.reduce(t, reduction="sum")) if accelerator.num_processes > 1 else None
+        reduce = (lambda t: accelerator.reduce(t.to(accelerator.device), reduction="sum").cpu()) \
+            if accelerator.num_processes > 1 else None  # (NCCL reduces device tensors only)
         advantages_BT = masked_whiten(advantages_BT, mask_BT, reduce)
     metrics.update(value_metrics(values_BT, returns_BT, mask_BT))
     return advantages_BT, returns_BT, values_BT, observed_kl, metrics
