@@ -1,9 +1,11 @@
 """GRPO and PPO side by side: the `zero-rl train` quickstart (embedded base model, arithmetic task) run once with
 algorithm.name=grpo and once with algorithm.name=ppo, same seed, batch and steps, everything else default.
 
-    OMP_NUM_THREADS=1 python bench/ppo_vs_grpo.py [--out runs/ppo_vs_grpo] [override ...]
+    OMP_NUM_THREADS=1 python bench/ppo_vs_grpo.py [--out runs/ppo_vs_grpo] [--parallel] [override ...]
 
-Each algorithm runs in a fresh process (so its peak RSS is its own), one after the other (GRPO first). Each
+Each algorithm runs in a fresh process (so its peak RSS is its own), one after the other (GRPO first), or with
+--parallel both at once, so that on a shared machine whose load changes both see the same load (each then takes
+longer than alone; the ratio is what compares; on a machine with fewer than 2 free cores they slow each other). Each
 process runs what `zero-rl train` runs (`run_training`: before/after held-out report, training, checkpoint);
 the embedded base model must already be built (the first `zero-rl train` builds and caches it), so that its
 build is in neither time. Prints held-out greedy strict accuracy, greedy format rate, sampled pass@1, wall time,
@@ -51,6 +53,7 @@ def summary(out: Path) -> dict:
            "peak RSS MB": result["peak_rss_mb"]}
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     row["s/step"] = sum(m["time/step"] for m in metrics) / len(metrics)
+    row["generate s/step"] = sum(m["time/generate"] for m in metrics) / len(metrics)  # the same work in both: load
     variance = [m["critic/explained_variance"] for m in metrics if m.get("critic/explained_variance") is not None]
     if variance:
         row["critic EV max"] = max(variance)
@@ -62,6 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/ppo_vs_grpo")
     parser.add_argument("--one", choices=["grpo", "ppo"], help=argparse.SUPPRESS)
+    parser.add_argument("--parallel", action="store_true", help="run GRPO and PPO at the same time")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     out = Path(args.out)
@@ -71,13 +75,20 @@ def main() -> None:
     from zero_rl.embedded import embedded_base_model
 
     embedded_base_model(progress=False)  # build (once) outside the timed runs
-    for algorithm in ("grpo", "ppo"):
-        subprocess.run([sys.executable, __file__, "--out", str(out), "--one", algorithm, *args.overrides],
-                       check=True)
+    commands = [[sys.executable, __file__, "--out", str(out), "--one", algorithm, *args.overrides]
+                for algorithm in ("grpo", "ppo")]
+    if args.parallel:
+        processes = [subprocess.Popen(command) for command in commands]
+        if any(p.wait() for p in processes):
+            raise SystemExit("a run failed")
+    else:
+        for command in commands:
+            subprocess.run(command, check=True)
     rows = {algorithm: summary(out / algorithm) for algorithm in ("grpo", "ppo")}
     from zero_rl.precision import cpu_description
 
-    print(f"\nGRPO vs PPO, `zero-rl train` defaults {' '.join(args.overrides)} (CPU {cpu_description()}, "
+    mode = "at the same time" if args.parallel else "one after the other"
+    print(f"\nGRPO vs PPO, {mode}, `zero-rl train` defaults {' '.join(args.overrides)} (CPU {cpu_description()}, "
           f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, load average {os.getloadavg()[0]:.1f} at the end)")
     print(f"  {'':22s} {'GRPO':>10s} {'PPO':>10s} {'PPO/GRPO':>10s}")
     keys = list(rows["grpo"]) + [k for k in rows["ppo"] if k not in rows["grpo"]]
