@@ -10,14 +10,14 @@ class RunLog:
     """Appends one JSON object per line to metrics.jsonl / eval.jsonl; shows progress with rich (main process)."""
 
     def __init__(self, directory: Path, total_steps: int, start_step: int = 0, enabled: bool = True,
-                 progress: bool = True):
+                 progress: bool = True, label: str = "GRPO"):
         self.directory = Path(directory)
         self.enabled = enabled
         self.progress = None
         if enabled and progress:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-            self.progress = Progress(TextColumn("GRPO"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            self.progress = Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                                      TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"),
                                      TimeRemainingColumn())
             self.task_id = self.progress.add_task("train", total=total_steps, completed=start_step, status="")

@@ -214,7 +214,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         raise ConfigError(f"run.prompts_per_step={config.run.prompts_per_step} must divide evenly across "
                           f"{world} processes")
     out = Path(config.run.output_dir)
-    runlog = RunLog(out, config.run.steps, enabled=is_main, progress=config.run.progress)
+    runlog = RunLog(out, config.run.steps, enabled=is_main, progress=config.run.progress,
+                    label=config.algorithm.name.upper())
     say = log or runlog.print
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
