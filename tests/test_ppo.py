@@ -207,3 +207,17 @@ def test_ppo_with_one_completion_per_prompt(tmp_path):
     train(config(tmp_path, *PPO, "generation.group_size=1", "run.steps=1"), model=model, tokenizer=tokenizer,
           task=dense_task())
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters())), "actor did not change"
+
+
+def test_ppo_scores_in_the_process_pool(tmp_path):
+    """The scorer's process pool (task.reward_workers > 0) feeds PPO's per-token rewards as it feeds GRPO."""
+    from tasks import get_task
+
+    model, tokenizer = build_tiny_random(seed=1)
+    task = get_task("arithmetic", train_size=200, test_size=16)
+    train(config(tmp_path, *PPO, "run.steps=1", "task.reward_workers=1"), model=model, tokenizer=tokenizer,
+          task=task)
+    line = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert line["reward/accuracy/errors"] == 0 and line["reward/accuracy/timeouts"] == 0
+    assert 0.0 <= line["critic/returns_min"] <= line["critic/returns_max"] <= 1.1  # accuracy 1 + format 0.1
+    assert line["critic/value_loss"] > 0
