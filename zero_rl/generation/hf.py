@@ -58,7 +58,9 @@ def shared_prompt_sample(model, prompt_ids: list[list[int]], params: SamplingPar
     Each prompt's prefill runs once and its KV cache is repeated for its n completions (transformers' `generate`
     repeats the prompt n times first and prefills every copy). Each step draws from softmax of the logits after
     temperature and top-p (transformers' own TopPLogitsWarper) and records the drawn token's log-prob there;
-    a row stops at the end-of-text token and is padded after it. Temperature 0 is greedy.
+    a row stops at the end-of-text token and is padded after it. Once a quarter of the rows in the batch have
+    finished, they leave the batch and the cache, so the long tail of a group costs only its own rows.
+    Temperature 0 is greedy.
     """
     device = next(model.parameters()).device
     ids_UL, mask_UL = left_pad(prompt_ids, pad_id)
@@ -69,34 +71,43 @@ def shared_prompt_sample(model, prompt_ids: list[list[int]], params: SamplingPar
     cache = out.past_key_values
     if params.n > 1:
         cache.batch_repeat_interleave(params.n)
-    logits_NV = out.logits[:, -1].float().repeat_interleave(params.n, 0)
-    mask_NL = mask_UL.repeat_interleave(params.n, 0)
-    position_N = positions_UL[:, -1].repeat_interleave(params.n, 0) + 1
-    rows = logits_NV.shape[0]
-    finished_N = torch.zeros(rows, dtype=torch.bool, device=device)
+    logits_AV = out.logits[:, -1].float().repeat_interleave(params.n, 0)  # A: the rows still in the batch
+    mask_AL = mask_UL.repeat_interleave(params.n, 0)
+    position_A = positions_UL[:, -1].repeat_interleave(params.n, 0) + 1
+    rows = logits_AV.shape[0]
+    row_A = torch.arange(rows, device=device)  # which of the N rows each row of the batch is
+    finished_A = torch.zeros(rows, dtype=torch.bool, device=device)
+    tokens_NT = torch.full((rows, params.max_new_tokens), pad_id, dtype=torch.long, device=device)
+    logp_NT = torch.zeros((rows, params.max_new_tokens), device=device)
     top_p = TopPLogitsWarper(params.top_p) if 0 < params.top_p < 1 and params.temperature > 0 else None
-    tokens, logprobs = [], []
+    steps = 0
     for step in range(params.max_new_tokens):
-        scores_NV = logits_NV / params.temperature if params.temperature > 0 else logits_NV
+        scores_AV = logits_AV / params.temperature if params.temperature > 0 else logits_AV
         if top_p is not None:
-            scores_NV = top_p(None, scores_NV)
-        logp_NV = torch.log_softmax(scores_NV, dim=-1)
+            scores_AV = top_p(None, scores_AV)
+        logp_AV = torch.log_softmax(scores_AV, dim=-1)
         if params.temperature > 0:
-            token_N = torch.multinomial(logp_NV.exp(), 1).squeeze(1)
+            token_A = torch.multinomial(logp_AV.exp(), 1).squeeze(1)
         else:
-            token_N = logp_NV.argmax(dim=-1)
-        token_N = torch.where(finished_N, torch.full_like(token_N, pad_id), token_N)
-        tokens.append(token_N)
-        logprobs.append(logp_NV.gather(-1, token_N.unsqueeze(-1)).squeeze(-1))
-        finished_N |= token_N == eos_id
-        if step == params.max_new_tokens - 1 or bool(finished_N.all()):
+            token_A = logp_AV.argmax(dim=-1)
+        live_A = ~finished_A  # what a finished row draws is never recorded
+        tokens_NT[row_A[live_A], step] = token_A[live_A]
+        logp_NT[row_A[live_A], step] = logp_AV.gather(-1, token_A.unsqueeze(-1)).squeeze(-1)[live_A]
+        finished_A = finished_A | (token_A == eos_id)
+        steps = step + 1
+        if step == params.max_new_tokens - 1 or bool(finished_A.all()):
             break
-        mask_NL = torch.cat([mask_NL, torch.ones_like(mask_NL[:, :1])], dim=1)
-        out = model(input_ids=token_N.unsqueeze(1), attention_mask=mask_NL, position_ids=position_N.unsqueeze(1),
+        if int(finished_A.sum()) >= len(row_A) // 4:  # drop finished rows from the batch and the KV cache
+            keep_A = (~finished_A).nonzero().squeeze(1)
+            cache.batch_select_indices(keep_A)
+            row_A, token_A, mask_AL, position_A = row_A[keep_A], token_A[keep_A], mask_AL[keep_A], position_A[keep_A]
+            finished_A = finished_A[keep_A]
+        mask_AL = torch.cat([mask_AL, torch.ones_like(mask_AL[:, :1])], dim=1)
+        out = model(input_ids=token_A.unsqueeze(1), attention_mask=mask_AL, position_ids=position_A.unsqueeze(1),
                     past_key_values=cache, use_cache=True)
-        position_N = position_N + 1
-        logits_NV = out.logits[:, -1].float()
-    return torch.stack(tokens, dim=1).cpu(), torch.stack(logprobs, dim=1).cpu()
+        position_A = position_A + 1
+        logits_AV = out.logits[:, -1].float()
+    return tokens_NT[:, :steps].cpu(), logp_NT[:, :steps].cpu()
 
 
 class HFGenerator:
