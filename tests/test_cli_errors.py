@@ -14,18 +14,6 @@ from zero_rl.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def no_model(monkeypatch):
-    """Loading (or building) a model fails the test: every error below must come before that."""
-    import zero_rl.models
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded before the user error was reported")
-
-    monkeypatch.setattr(zero_rl.models, "load_model_and_tokenizer", refuse)
-    monkeypatch.setattr(zero_rl.models, "embedded_base_model_once", refuse, raising=False)
-
-
 def gsm8k_rows(*answers):
     return "".join(json.dumps({"question": f"How many apples, case {i}?", "answer": a}) + "\n"
                    for i, a in enumerate(answers))

@@ -34,7 +34,7 @@ def _refused(capsys, *args):
     return err
 
 
-def test_second_run_into_a_used_folder_is_refused(finished_run, capsys):
+def test_second_run_into_a_used_folder_is_refused(finished_run, capsys, no_model):
     before = sorted(p.name for p in finished_run.rglob("*"))
     err = _refused(capsys, "--output-dir", str(finished_run), "run.steps=2", *TINY)
     assert "is not empty (metrics for steps 1..8)" in err and "--resume" in err and "--overwrite" in err
@@ -42,7 +42,7 @@ def test_second_run_into_a_used_folder_is_refused(finished_run, capsys):
     assert len((finished_run / "metrics.jsonl").read_text().splitlines()) == 8
 
 
-def test_resume_refuses_a_checkpoint_beyond_steps(finished_run, capsys):
+def test_resume_refuses_a_checkpoint_beyond_steps(finished_run, capsys, no_model):
     err = _refused(capsys, "--output-dir", str(finished_run), "--resume", "run.steps=4", *TINY)
     assert "step-000008 is at step 8, beyond run.steps=4" in err
 
@@ -53,12 +53,12 @@ def test_resume_refuses_a_checkpoint_beyond_steps(finished_run, capsys):
     ("--task=gsm8k", "task.name: 'arithmetic' -> 'gsm8k'"),
     ("algorithm.advantage=rloo", "algorithm.advantage: 'grpo' -> 'rloo'"),
 ])
-def test_resume_refuses_a_different_run(finished_run, capsys, change, shown):
+def test_resume_refuses_a_different_run(finished_run, capsys, no_model, change, shown):
     err = _refused(capsys, "--output-dir", str(finished_run), "--resume", "run.steps=10", *TINY, change)
     assert "was started with a different config" in err and shown in err
 
 
-def test_resume_and_overwrite_exclude_each_other(finished_run, capsys):
+def test_resume_and_overwrite_exclude_each_other(finished_run, capsys, no_model):
     assert "exclude each other" in _refused(capsys, "--output-dir", str(finished_run), "--resume", "--overwrite",
                                             "run.steps=8", *TINY)
 
