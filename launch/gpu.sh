@@ -10,5 +10,7 @@ if [ $# -lt 1 ]; then
     exit 2
 fi
 recipe=$1; shift
+# a user error is one line here, once, not one per process followed by the launcher's traceback
+"$python" "$here/train.py" --config "$recipe" --check "$@" >/dev/null
 exec "$python" -m accelerate.commands.launch --config_file "${ACCELERATE_CONFIG:-$here/accelerate/single_gpu.yaml}" \
     "$here/train.py" --config "$recipe" "$@"

@@ -44,6 +44,8 @@ CASES = [
     (["--model", "{tmp}"], {}, "this folder has no config.json"),
     (["--model", "no-such-org/no-such-model"], {"HF_HUB_OFFLINE": "1"},
      "is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"),
+    (["--model", "no-such-org/no-such-model"], {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"},
+     "127.0.0.1 cannot be reached"),  # no network: at once, not after a minute of retries
     ([], {"WORLD_SIZE": "3"}, "run.prompts_per_step=32 must divide evenly across the 3 processes"),
     (["--task", "gsm8k", "task.options.data={tmp}/one_file.jsonl"], {},
      "is one file with no splits, so it would be both the training and the held-out split"),
@@ -104,3 +106,10 @@ def test_gsm8k_one_file_needs_a_split_rule(tmp_path):
     held_out.write_text(gsm8k_rows("#### 5"))
     task = get_task("gsm8k", data=str(data), eval_data=str(held_out))
     assert len(task.load("train")) == 200 and len(task.load("test")) == 1
+
+
+def test_check_only_runs_the_checks(tmp_path, no_model, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--check", "--output-dir", str(run), "task.options={train_size: 50, test_size: 10}"]) == 0
+    out = capsys.readouterr().out
+    assert "checks passed: task 'arithmetic' (50 training, 10 held-out examples)" in out and not run.exists()

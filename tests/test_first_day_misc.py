@@ -54,6 +54,19 @@ def test_cpu_ddp_launch_finds_the_environment_without_activation(tmp_path):
     assert result.stdout.count("steps: 3  # Training steps") == 2  # both processes ran zero-rl
 
 
+def test_cpu_ddp_launch_reports_a_user_error_once(tmp_path):
+    """One line and exit code 2, not one line per process followed by the launcher's traceback."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text('{"step": 1}\n')
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "VIRTUAL_ENV": sys.prefix, "OMP_NUM_THREADS": "1",
+           "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(["bash", str(ROOT / "launch" / "cpu_ddp.sh"), "--output-dir", str(tmp_path / "run")],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "is not empty (metrics for steps 1..1)" in result.stderr
+
+
 def test_launch_script_says_what_to_do_without_an_environment(tmp_path):
     launch = tmp_path / "checkout" / "launch"
     launch.mkdir(parents=True)

@@ -55,6 +55,9 @@ def train_parser() -> argparse.ArgumentParser:
                         help="skip the before/after report (greedy, pre-filled control, sampled pass@k)")
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved config (recipe + overrides) with each field's meaning, and exit")
+    parser.add_argument("--check", action="store_true",
+                        help="run the checks that need no model (config, task, data, model path, process count, run "
+                             "folder), say what was found, and exit (the launch scripts run this first)")
     parser.add_argument("overrides", nargs="*", metavar="section.field=value", help="config overrides")
     return parser
 
@@ -81,6 +84,12 @@ def train_main(argv: list) -> int:
         prepared = preflight(config, overwrite=args.overwrite, warn=lambda line: print(line, file=sys.stderr))
     except USER_ERRORS as error:
         return _fail("train", error)
+    if args.check:
+        start = f"resume from {prepared.checkpoint}" if prepared.checkpoint else "start at step 0"
+        print(f"zero-rl train: checks passed: task {prepared.task.name!r} ({len(prepared.train_examples)} training, "
+              f"{len(prepared.eval_examples)} held-out examples), model {config.model.name_or_path or 'embedded'}, "
+              f"{start} in {config.run.output_dir}")
+        return 0
 
     from zero_rl.quickstart import run_training
 
