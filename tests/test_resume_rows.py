@@ -79,6 +79,12 @@ def test_truncate_for_resume(tmp_path, start, total, metrics_kept, evals_kept):
     assert [r["step"] for r in rows(tmp_path / "eval.jsonl")] == evals_kept
 
 
+def test_truncate_drops_a_line_cut_by_the_kill(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2}\n{"step": 3, "rew')
+    truncate_for_resume(tmp_path, 2, 8)
+    assert [r["step"] for r in rows(tmp_path / "metrics.jsonl")] == [1, 2]
+
+
 def test_keep_last_prunes_old_checkpoints(tmp_path):
     model, tokenizer = build_tiny_random(seed=2)
     train(config(tmp_path, "run.steps=4", "run.save_every=1", "run.keep_last=2", "run.eval_every=0"), model=model,

@@ -6,6 +6,13 @@ import time
 from pathlib import Path
 
 
+def _parses(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
+
+
 def truncate_rows(path: Path, keep) -> int:
     """Rewrite a JSON-lines file keeping the rows for which keep(row) is true; returns how many were dropped.
     A resumed run calls this so that every file holds one row per step (the killed run's rows after the
@@ -14,7 +21,7 @@ def truncate_rows(path: Path, keep) -> int:
     if not path.exists():
         return 0
     lines = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [line for line in lines if keep(json.loads(line))]
+    kept = [line for line in lines if _parses(line) and keep(json.loads(line))]  # a kill can cut the last line
     if len(kept) != len(lines):
         staging = path.with_name(path.name + ".tmp")
         staging.write_text("".join(line + "\n" for line in kept))

@@ -47,7 +47,8 @@ def build_task(config: TrainConfig):
         raise ConfigError(f"task.name={name!r} is not a registered task; choose one of: {', '.join(sorted(TASKS))}")
     accepted = inspect.signature(TASKS[name]).parameters
     unknown = sorted(set(options) - set(accepted))
-    if unknown:
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    if unknown and not takes_any:
         raise ConfigError(f"task {name!r} has no option(s) {', '.join(unknown)}; its options: "
                           f"{', '.join(accepted)} (`zero-rl tasks -v` shows them with defaults)")
     try:
@@ -143,12 +144,16 @@ def check_world(config: TrainConfig, world: int) -> None:
 
 
 def _describe_run(out: Path) -> str:
+    import json
+
     steps = []
     metrics = out / "metrics.jsonl"
     if metrics.exists():
-        import json
-
-        steps = [json.loads(line).get("step") for line in metrics.read_text().splitlines() if line.strip()]
+        for line in metrics.read_text().splitlines():
+            try:
+                steps.append(json.loads(line)["step"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
     return f" (metrics for steps {steps[0]}..{steps[-1]})" if steps else ""
 
 
