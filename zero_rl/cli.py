@@ -8,8 +8,8 @@ import textwrap
 
 
 def _threads_default() -> None:
-    # two OpenMP threads on a loaded 2-core machine make torch 10-80x slower (measured: 2.7x slower with one other
-    # job running), so small machines get one thread unless the caller chose; must run before torch is imported
+    # two OpenMP threads on a loaded 2-core machine make torch 10-80x slower (2.7x with one other job running),
+    # so small machines get one thread unless the caller chose; must run before torch is imported
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if (os.cpu_count() or 1) <= SMALL_CPU_COUNT:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
