@@ -184,7 +184,7 @@ def check_run_dir(config: TrainConfig, overwrite: bool) -> Path | None:
                               f"use --overwrite or another --output-dir")
         return resume_point(out / "checkpoints", config.run.steps)
     if contents and not overwrite:
-        shown = ", ".join(contents[:5]) + (", ..." if len(contents) > 5 else "")
+        shown = ", ".join(contents[:5]) + (f" and {len(contents) - 5} more" if len(contents) > 5 else "")
         raise ConfigError(f"run folder {out} is not empty{_describe_run(out)}: {shown}. Pass --resume to continue "
                           f"that run, --overwrite to replace it, or another --output-dir (run.output_dir)")
     return None
