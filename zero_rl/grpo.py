@@ -17,13 +17,18 @@ import yaml
 
 from zero_rl.advantages import get_advantage_fn, zero_std_groups
 from zero_rl.batch import build_batch
-from zero_rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from zero_rl.checkpoint import load_checkpoint, prune_checkpoints, resume_point, save_checkpoint
 from zero_rl.config import ConfigError, TrainConfig
 from zero_rl.evaluate import greedy_eval
 from zero_rl.generation import SamplingParams, build_generator
-from zero_rl.metrics import RunLog
+from zero_rl.metrics import RunLog, truncate_for_resume
 from zero_rl.scoring import score_inline
 from zero_rl.update import policy_update
+
+NO_SIGNAL_WARN_STEPS = 5
+"""Consecutive steps in which every group had equal rewards (so nothing was learned) before a warning."""
+UPDATE_ONLY_METRICS = ("loss/clip_fraction", "loss/entropy", "loss/grad_norm", "loss/kl")
+"""Logged as null for a step that had no token to learn from, rather than as a 0.0 that reads as collapse."""
 
 
 def lr_multiplier(step: int, warmup_steps: int, total_steps: int, schedule: str) -> float:
@@ -177,7 +182,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     group_size = config.generation.group_size
 
     start_step, history = 0, {}
-    checkpoint = latest_checkpoint(out / "checkpoints") if config.run.resume else None
+    checkpoint = resume_point(out / "checkpoints", config.run.steps) if config.run.resume else None
     if checkpoint is not None:
         state = load_checkpoint(checkpoint, policy, optimizer, scheduler, rank)
         start_step, history = state["step"], state.get("history", {})
@@ -185,12 +190,16 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         say(f"resumed from {checkpoint} at step {start_step} (data position {state['data_position']})")
     elif config.run.resume:
         say(f"run.resume: no checkpoint in {out / 'checkpoints'}; starting from step 0")
+    if config.run.resume and is_main:  # one row per step: the killed run's rows after the checkpoint go
+        dropped = truncate_for_resume(out, start_step, config.run.steps)
+        if dropped:
+            say(f"resume: dropped {dropped} metric/eval rows written after step {start_step} by the interrupted run")
     if start_step == 0:
         history["before"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
         runlog.write("eval.jsonl", dict(history["before"], step=0))
         say(f"held-out before RL: {history['before']}")
 
-    syncs = 0
+    syncs, steps_without_signal = 0, 0
     for step in range(start_step + 1, config.run.steps + 1):
         started = time.time()
         examples_P = step_examples(train_examples, step, config.run.prompts_per_step, config.run.seed, rank, world)
@@ -240,7 +249,15 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             "tokens_per_s": generated_tokens / max(generated - started, 1e-9),
         })
         metrics = _average_across_ranks(metrics, accelerator)
+        if metrics.get("loss/tokens", 1.0) == 0:  # no rank had a token to learn from: no update happened
+            metrics.update({key: float("nan") for key in UPDATE_ONLY_METRICS if key in metrics})
         runlog.step(step, metrics)
+        steps_without_signal = steps_without_signal + 1 if metrics["groups/zero_std_share"] == 1.0 else 0
+        if steps_without_signal == NO_SIGNAL_WARN_STEPS:
+            say(f"WARNING: no learning signal: in each of the last {NO_SIGNAL_WARN_STEPS} steps every group's "
+                f"{group_size} completions got equal rewards (groups/zero_std_share = 1.0), so there was nothing "
+                f"to learn from. Rewards are all 0 (task too hard, answer never extracted: check format) or all 1; "
+                f"try a larger generation.group_size or max_new_tokens, or an easier task")
 
         last = step == config.run.steps
         if config.run.eval_every and step % config.run.eval_every == 0 and not last:
@@ -251,6 +268,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             save_checkpoint(out / "checkpoints", step, policy, tokenizer, optimizer, scheduler,
                             {"data_position": step * config.run.prompts_per_step, "history": history},
                             rank=rank, is_main=is_main, barrier=accelerator.wait_for_everyone)
+            if is_main:
+                prune_checkpoints(out / "checkpoints", config.run.keep_last)
 
     history["after"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
     runlog.write("eval.jsonl", dict(history["after"], step=config.run.steps))
