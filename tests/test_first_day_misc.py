@@ -20,7 +20,7 @@ def _build(cache: str, queue) -> None:
 
     logs = []
     recipe = BaseModelRecipe(vocab_size=400, hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2,
-                             num_kv_heads=1, seq_len=32, batch_size=2, steps=2, warmup_steps=1, bf16=False)
+                             num_kv_heads=1, seq_len=32, batch_size=2, steps=2, warmup_steps=1, precision="float32")
     try:
         path = embedded_base_model_once(recipe, progress=False, log=logs.append)
         queue.put((str(path), logs, None))
