@@ -1,0 +1,562 @@
+"""Is an extracted answer equal to the gold? A chain of small layers, each a pure function that either decides
+(True/False) or passes (None) to the next:
+
+1. `same_text`        normalised strings are equal (`\\dfrac12` = `\\frac{1}{2}`, `\\text{Even}` = `Even`)
+2. `choice_letters`   the gold is a multiple-choice letter (`C`, `(D) Alina`): compare the answer's letter
+3. `numbers_agree`    both sides are plain arithmetic: exact rationals (rewards.exact_numbers); a different exact
+                      value is never accepted, a rounded decimal only at its own precision
+4. `regions_agree`    intervals and relations over one variable (`x \\in [-2,7]` = `-2 \\le x \\le 7`)
+5. `sequences_agree`  tuples, sets, lists: `(a, b)` ordered, `\\{a, b\\}` and bare `a, b` unordered, `\\ldots`
+                      holds its place, `x = 3` names are dropped, `\\pm` expands; elements compared by this chain
+6. `symbolic_agree`   math-verify (gold first), with plain-text math (`pi/2`, `exp(16)`, `2*x`) rewritten as
+                      LaTeX, then a high-precision check that a numeric "equal" is not a 6-place rounding
+
+math-verify runs with `raise_on_error=True`: its timeouts raise TimeoutError and its failures ValueError, which
+the scorer counts; they never become a silent 0. Its alarms need the main thread of a process (the scorer's
+pool workers), as before.
+"""
+
+import functools
+import re
+from fractions import Fraction
+
+from rewards.exact_numbers import approximates, decimal_places, evaluate, numbers_agree as _exact_numbers_agree
+from rewards.exact_numbers import significant_digits
+
+PARSE_TIMEOUT_S = 5
+VERIFY_TIMEOUT_S = 5
+MAX_ANSWER_CHARS = 2000  # longer "answers" are prose or a loop; compared as text only
+
+# ---- normalisation -------------------------------------------------------------------------------------------
+
+_SPACING = re.compile(r"\\[,;:! ]|\\q?quad\b|\\displaystyle|\\[hv]space\*?\{[^}]*\}|~")
+_SIZING = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![a-zA-Z])\s*\\?")
+_DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\circ\b|\\degree\b")
+_TEXT_COMMAND = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+_UNIT_WORD = (r"(?:square\s+|cubic\s+)?(?:units?|cm|mm|km|m|meters?|metres?|inches|inch|in|feet|foot|ft|yards?|miles?|"
+              r"degrees?|deg|radians?|rad|seconds?|sec|s|minutes?|min|hours?|hrs?|h|days?|weeks?|years?|grams?|g|kg|"
+              r"pounds?|lbs?|dollars?|cents?|euros?|yuan|liters?|litres?|L|ml|mph|people|students|ways|points|"
+              r"percent|percentage|pct|apples|cookies|marbles|pages|books|times)")
+_UNITS_AFTER_NUMBER = re.compile(r"(?<=[\d}])\s*(?:" + _UNIT_WORD + r")(?:\s*\^\s*\{?\d\}?|²|³)?\s*$", re.IGNORECASE)
+_PERCENT = re.compile(r"\\%|%|\s*\b(?:percent|percentage|pct)\b", re.IGNORECASE)
+_CURRENCY = re.compile(r"\\\$|\$|€|£|\\euro\b|\\pounds\b")
+_FRAC_VARIANTS = re.compile(r"\\[dtc]frac")
+_SINGLE_LETTER = re.compile(r"^\(?([A-E])\)?$")
+_CHOICE_GOLD = re.compile(r"^\(?([A-E])\)?(?:[\s.:]|$)")
+_ELLIPSIS = re.compile(r"^(?:\\[lc]?dots|\\ldots|\\cdots|\.\.\.|…)$")
+
+
+@functools.lru_cache(maxsize=8192)
+def normalise(answer: str) -> str:
+    """A canonical spelling of an extracted answer: delimiters, sizing, spacing, unit words, `\\text{}` wrappers,
+    `\\dfrac`, degrees and currency removed; percent kept as a trailing `%`."""
+    text = answer.strip()
+    text = re.sub(r"^\*+|\*+$", "", text).strip()  # markdown bold
+    for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if text.startswith(left) and text.endswith(right) and len(text) > len(left) + len(right):
+            text = text[len(left):-len(right)].strip()
+    text = text.replace("\\dots", "\\ldots").replace("\\cdots", "\\ldots").replace("...", "\\ldots")
+    text = _SPACING.sub(" ", text)
+    text = _SIZING.sub("", text)
+    text = _FRAC_VARIANTS.sub("\\\\frac", text)
+    text = _DEGREES.sub("", text)
+    percent = bool(_PERCENT.search(text))
+    text = _PERCENT.sub("", text)
+    text = _CURRENCY.sub("", text)
+    text = re.sub(r"\\text\s*\{\s*(?:and|or)\s*\}", " and ", text)
+    previous = None
+    while previous != text:  # `\text{ cm}` after a number is a unit; elsewhere `\text{X}` is X
+        previous = text
+        text = re.sub(r"(?<=[\d}])\s*" + _TEXT_COMMAND.pattern + r"(?:\s*\^\s*\{?\d\}?)?\s*$",
+                      lambda m: "" if re.fullmatch(r"\s*" + _UNIT_WORD + r"\s*", m.group(1), re.IGNORECASE) else m.group(0),
+                      text)
+        text = _TEXT_COMMAND.sub(lambda m: m.group(1), text)
+    text = _UNITS_AFTER_NUMBER.sub("", text)
+    text = text.replace("\\neq", "\\ne").replace("!=", "\\ne").replace("\\ne", " \\ne ")
+    text = text.replace(">=", "\\ge").replace("<=", "\\le").replace("\\geq", "\\ge").replace("\\leq", "\\le")
+    text = text.replace("\\gt", ">").replace("\\lt", "<").replace("\\geqslant", "\\ge").replace("\\leqslant", "\\le")
+    text = re.sub(r"\s+", " ", text).strip().rstrip(".").strip()
+    if text.startswith("{") and text.endswith("}") and _balanced(text[1:-1]):
+        text = text[1:-1].strip()  # `{1,2,3}` without backslashes is a LaTeX group
+    return text + ("%" if percent else "")
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for character in text:
+        depth += character in "{([" and 1 or 0
+        depth -= character in "})]" and 1 or 0
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+# ---- layer 1: text ---------------------------------------------------------------------------------------------
+
+def same_text(gold: str, pred: str) -> bool | None:
+    """True when the normalised spellings are equal (case-blind for words); None otherwise (undecided)."""
+    g, p = _compact(gold), _compact(pred)
+    if g == p:
+        return True
+    if re.fullmatch(r"[A-Za-z ]{2,}", gold) and gold.lower().split() == pred.lower().split():
+        return True
+    return None
+
+
+# ---- layer 2: multiple choice ------------------------------------------------------------------------------------
+
+def choice_letter_of_gold(gold: str) -> str | None:
+    """`C`, `(C)`, `\\text{(C)}`, `(D) Alina`, `C Cecile` -> the letter; None when the gold is not a choice."""
+    match = _CHOICE_GOLD.match(gold.strip())
+    if not match:
+        return None
+    rest = gold.strip()[match.end():].strip()
+    if rest and not re.fullmatch(r"[A-Za-z][A-Za-z .,'-]*", rest.split("\n")[0]):  # `C = 5` is not a choice
+        return None
+    return match.group(1)
+
+
+def choice_letter_of_answer(pred: str) -> str | None:
+    """The answer's choice: a lone letter, else the first standalone A-E not negated (`not A`, `can't be A`)."""
+    text = pred.strip()
+    alone = _SINGLE_LETTER.match(text)
+    if alone:
+        return alone.group(1)
+    for match in re.finditer(r"(?<![A-Za-z\\])\(?([A-E])\)?(?![A-Za-z])", text):
+        before = text[max(0, match.start() - 12):match.start()].lower()
+        if re.search(r"\b(?:not|n't be|n't|isn't|or)\s*$", before):
+            continue
+        return match.group(1)
+    return None
+
+
+def choice_letters(gold: str, pred: str) -> bool | None:
+    """When the gold is a choice letter, whether the answer picks the same letter; None when it is not a choice."""
+    letter = choice_letter_of_gold(gold)
+    if letter is None:
+        return None
+    return choice_letter_of_answer(pred) == letter
+
+
+# ---- layer 3: exact numbers ------------------------------------------------------------------------------------
+
+def numbers_agree(gold: str, pred: str) -> bool | None:
+    """Exact comparison when both sides are plain arithmetic (see rewards.exact_numbers); a percent gold also
+    accepts the bare number (the MATH convention) and its fraction (`10\\%` = `0.1`)."""
+    gold_percent, pred_percent = gold.endswith("%"), pred.endswith("%")
+    g, p = gold.rstrip("%").strip(), pred.rstrip("%").strip()
+    verdict = _exact_numbers_agree(g, p)
+    if verdict is None or verdict or gold_percent == pred_percent:
+        return verdict
+    value = evaluate(p)
+    scaled = value * 100 if gold_percent else value / 100
+    return _exact_numbers_agree(g, str(scaled.numerator) + ("/" + str(scaled.denominator) if scaled.denominator != 1
+                                                           else ""))
+
+
+# ---- layer 4: intervals and relations ----------------------------------------------------------------------------
+
+_INFINITY = {"\\infty", "+\\infty", "infty", "inf", "\\infinity", "oo", "+oo", "+inf"}
+_MINUS_INFINITY = {"-\\infty", "-infty", "-inf", "-oo"}
+_RELATIONS = {"<": ("<", False), "\\le": ("<", True), ">": (">", False), "\\ge": (">", True)}
+_RELATION_SPLIT = re.compile(r"(\\le|\\ge|<|>)(?![a-zA-Z])")
+
+
+def _interval(text: str):
+    """`[a, b)` -> (a, True, b, False); None when not one interval."""
+    text = text.strip()
+    if len(text) < 5 or text[0] not in "([" or text[-1] not in ")]":
+        return None
+    parts = _top_level_split(text[1:-1], ",")
+    if len(parts) != 2 or not all(parts):
+        return None
+    return (parts[0].strip(), text[0] == "[", parts[1].strip(), text[-1] == "]")
+
+
+def region(text: str):
+    """A set of reals as a sorted tuple of intervals (low, low_closed, high, high_closed) with endpoints as text,
+    from `x \\in [a,b) \\cup (c, d]`, `[a,b]`, `a \\le x < b`, `x \\ge c`; None when text is not one of these."""
+    text = text.strip()
+    if "\\in" in text:
+        variable, _, text = text.partition("\\in")
+        if not re.fullmatch(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*", variable):
+            return None
+    pieces = [piece.strip() for piece in re.split(r"\\cup|∪", text)]
+    intervals = [_interval(piece) for piece in pieces]
+    if all(intervals) and intervals:
+        return tuple(intervals)
+    if len(pieces) != 1:
+        return None
+    parts = _RELATION_SPLIT.split(text)
+    if len(parts) == 3:  # x < b, b > x
+        left, relation, right = (part.strip() for part in parts)
+        direction, closed = _RELATIONS[relation]
+        if _is_variable(left) and not _is_variable(right):
+            low_side = direction == ">"
+            bound = right
+        elif _is_variable(right) and not _is_variable(left):
+            low_side = direction == "<"
+            bound = left
+        else:
+            return None
+        return ((bound, closed, "\\infty", False),) if low_side else (("-\\infty", False, bound, closed),)
+    if len(parts) == 5:  # a < x < b
+        low, first, middle, second, high = (part.strip() for part in parts)
+        if not _is_variable(middle) or _is_variable(low) or _is_variable(high):
+            return None
+        (first_direction, first_closed), (second_direction, second_closed) = _RELATIONS[first], _RELATIONS[second]
+        if first_direction != second_direction:
+            return None
+        if first_direction == ">":
+            low, high, first_closed, second_closed = high, low, second_closed, first_closed
+        return ((low, first_closed, high, second_closed),)
+    return None
+
+
+def _is_variable(text: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?|f\([a-z]\)|\|[a-z]\|", text.strip()))
+
+
+def _endpoint_equal(gold: str, pred: str) -> bool:
+    gold, pred = gold.replace(" ", ""), pred.replace(" ", "")
+    if gold in _INFINITY or pred in _INFINITY:
+        return gold in _INFINITY and pred in _INFINITY
+    if gold in _MINUS_INFINITY or pred in _MINUS_INFINITY:
+        return gold in _MINUS_INFINITY and pred in _MINUS_INFINITY
+    return equivalent_single(gold, pred)
+
+
+def regions_agree(gold: str, pred: str) -> bool | None:
+    """When either side is a relation or an `x \\in` interval and the other reads as a set of reals, whether they
+    are the same set; None otherwise (two plain intervals are left to the sequence layer)."""
+    def relational(text):
+        return bool(_RELATION_SPLIT.search(text)) or "\\in" in text or "\\cup" in text
+    if not (relational(gold) or relational(pred)):
+        return None
+    gold_region, pred_region = region(gold), region(pred)
+    if gold_region is None or pred_region is None:
+        return None
+    if len(gold_region) != len(pred_region):
+        return False
+    return all(g[1] == p[1] and g[3] == p[3] and _endpoint_equal(g[0], p[0]) and _endpoint_equal(g[2], p[2])
+               for g, p in zip(gold_region, pred_region))
+
+
+# ---- layer 5: tuples, sets, lists ------------------------------------------------------------------------------
+
+def _top_level_split(text: str, separators: str) -> list[str]:
+    """Split at separators outside (), [], {} (and `\\{ \\}`)."""
+    parts, depth, current = [], 0, []
+    index = 0
+    while index < len(text):
+        character = text[index]
+        if character == "\\" and index + 1 < len(text) and text[index + 1] in "{}":
+            depth += 1 if text[index + 1] == "{" else -1
+            current.append(text[index:index + 2])
+            index += 2
+            continue
+        if character in "([{":
+            depth += 1
+        elif character in ")]}":
+            depth -= 1
+        if character in separators and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(character)
+        index += 1
+    parts.append("".join(current).strip())
+    return parts
+
+
+_CONNECTIVES = re.compile(r"\s*(?:\band\b|\bor\b|;)\s*")
+
+
+def sequence(text: str):
+    """(kind, elements): kind "ordered" for `(a, b)` / `[a, b]` / anything with `\\ldots`, "unordered" for
+    `\\{a, b\\}` and bare `a, b` / `a and b` / `a; b` lists; None for a single element."""
+    text = text.strip()
+    kind = None
+    if text.startswith("\\{") and text.endswith("\\}") and _balanced(text[2:-2].replace("\\{", "{").replace("\\}", "}")):
+        text, kind = text[2:-2].strip(), "set"
+    elif len(text) > 2 and text[0] in "([" and text[-1] in ")]" and _balanced(text[1:-1]) \
+            and len(_top_level_split(text[1:-1], ",")) > 1:
+        brackets = text[0] + text[-1]
+        elements = _top_level_split(text[1:-1], ",")
+        return ("ordered" + brackets, elements)
+    unified = _CONNECTIVES.sub(",", text) if re.search(r"[\d\\(]", text) else text
+    elements = [element for element in _top_level_split(unified, ",;") if element]
+    if len(elements) < 2 and kind is None:
+        return None
+    if any(_ELLIPSIS.match(element) for element in elements):
+        return ("ordered", elements)
+    return ("unordered", _expand_plus_minus(elements))
+
+
+def _expand_plus_minus(elements: list[str]) -> list[str]:
+    expanded = []
+    for element in elements:
+        if element.count("\\pm") == 1 and _balanced(element.split("\\pm")[0]):
+            before, after = element.split("\\pm")
+            before = before.strip()
+            if before.endswith("="):
+                expanded.append(element)
+                continue
+            expanded += [f"{before}+{after}" if before else after.strip(), f"{before}-{after}" if before else f"-{after}"]
+        else:
+            expanded.append(element)
+    return expanded
+
+
+_NAME = re.compile(r"^\s*([A-Za-z](?:_\{?\w+\}?)?|\([a-z,\s]+\)|[A-Z]{2,3}|\|[A-Za-z]+\||[a-zA-Z]\([a-z]\))\s*=\s*(?=\S)")
+
+
+def _strip_name(element: str) -> str:
+    """`x = 3` -> `3`, `(p,q) = (3,2)` -> `(3,2)`, `AB = 4` -> `4`; other elements unchanged."""
+    return _NAME.sub("", element, count=1).strip()
+
+
+def _group_named(text: str) -> str:
+    """`p=5,q=2;p=7,q=2` -> `(5,2), (7,2)`: named values grouped by `;` become tuples."""
+    groups = _top_level_split(text, ";")
+    if len(groups) < 2 or not all(_NAME.match(part) for group in groups for part in _top_level_split(group, ",")):
+        return text
+    return ", ".join("(" + ",".join(_strip_name(part) for part in _top_level_split(group, ",")) + ")"
+                     for group in groups)
+
+
+def sequences_agree(gold: str, pred: str) -> bool | None:
+    """Element-by-element comparison of tuples, sets and lists (see `sequence`); None when neither side is one."""
+    gold, pred = _group_named(gold), _group_named(pred)
+    gold_sequence, pred_sequence = sequence(gold), sequence(pred)
+    if gold_sequence is None and pred_sequence is None:
+        return None
+    if gold_sequence is None or pred_sequence is None:
+        one = gold_sequence or pred_sequence
+        if one[0] == "set" and len(one[1]) == 1:
+            other = pred if gold_sequence else gold
+            return equivalent_single(one[1][0], other) if gold_sequence is None else equivalent_single(gold, one[1][0])
+        return None if len(_distinct(one[1])) == 1 else False
+    gold_kind, gold_elements = gold_sequence
+    pred_kind, pred_elements = pred_sequence
+    gold_names = all(_NAME.match(e) for e in gold_elements)
+    pred_names = all(_NAME.match(e) for e in pred_elements)
+    if not (gold_names and pred_names):  # compare values when only one side names them
+        gold_elements = [_strip_name(e) for e in gold_elements]
+        pred_elements = [_strip_name(e) for e in pred_elements]
+    if gold_kind.startswith("ordered") or pred_kind.startswith("ordered"):
+        if gold_kind.startswith("ordered") and pred_kind.startswith("ordered") and gold_kind != pred_kind:
+            if "[" in gold_kind + pred_kind or "]" in gold_kind + pred_kind:
+                return False  # `[0, 1)` against `(0, 1)`: different intervals
+        if len(gold_elements) != len(pred_elements):
+            return False
+        return all(_element_equal(g, p) for g, p in zip(gold_elements, pred_elements))
+    gold_elements, pred_elements = _distinct(gold_elements), _distinct(pred_elements)
+    if len(gold_elements) != len(pred_elements):
+        return False
+    unmatched = list(pred_elements)
+    for g in gold_elements:
+        match = next((index for index, p in enumerate(unmatched) if _element_equal(g, p)), None)
+        if match is None:
+            return False
+        unmatched.pop(match)
+    return True
+
+
+def _distinct(elements: list[str]) -> list[str]:
+    seen, out = set(), []
+    for element in elements:
+        key = _compact(element)
+        if key not in seen:
+            seen.add(key)
+            out.append(element)
+    return out
+
+
+def _element_equal(gold: str, pred: str) -> bool:
+    if _ELLIPSIS.match(gold) or _ELLIPSIS.match(pred):
+        return bool(_ELLIPSIS.match(gold) and _ELLIPSIS.match(pred))
+    return equivalent(gold, pred)
+
+
+# ---- layer 6: symbolic (math-verify) ---------------------------------------------------------------------------
+
+_PLAIN_FUNCTIONS = re.compile(r"(?<![\\a-zA-Z])(sqrt|exp|log|ln|sin|cos|tan|sec|csc|cot|arcsin|arccos|arctan)\s*\(")
+_PLAIN_CONSTANTS = re.compile(r"(?<![\\a-zA-Z])(pi|infinity|inf|oo)(?![a-zA-Z])")
+
+
+def plain_to_latex(text: str) -> str:
+    """Plain-text math as LaTeX: `sqrt(3)/3` -> `\\sqrt{3}/3`, `exp(16)` -> `e^{16}`, `pi` -> `\\pi`,
+    `2*x**2` -> `2 \\cdot x^{2}`, `14.0 + -1.0i` -> `14.0 - 1.0i`."""
+    text = text.replace("**", "^")
+    out, index = [], 0
+    for match in _PLAIN_FUNCTIONS.finditer(text):
+        if match.start() < index:
+            continue
+        close = _matching_paren(text, match.end() - 1)
+        if close is None:
+            continue
+        inner = plain_to_latex(text[match.end():close])
+        name = match.group(1)
+        out.append(text[index:match.start()])
+        if name == "sqrt":
+            out.append("\\sqrt{" + inner + "}")
+        elif name == "exp":
+            out.append("e^{" + inner + "}")
+        else:
+            out.append("\\" + ("log" if name == "ln" else name) + "(" + inner + ")")
+        index = close + 1
+    out.append(text[index:])
+    text = "".join(out)
+    text = _PLAIN_CONSTANTS.sub(lambda m: "\\pi" if m.group(1) == "pi" else "\\infty", text)
+    text = re.sub(r"\^\s*(\d+|[a-z])", r"^{\1}", text)
+    text = re.sub(r"(?<!\*)\*(?!\*)", " \\\\cdot ", text)
+    text = re.sub(r"\+\s*-", "-", text)
+    return text
+
+
+def _matching_paren(text: str, open_index: int) -> int | None:
+    depth = 0
+    for position in range(open_index, len(text)):
+        if text[position] == "(":
+            depth += 1
+        elif text[position] == ")":
+            depth -= 1
+            if depth == 0:
+                return position
+    return None
+
+
+def _mv_parse(text: str) -> list:
+    """math-verify's reading of an answer ([] when it reads nothing); a timeout raises TimeoutError."""
+    from math_verify import parse
+    from math_verify.errors import TimeoutException
+
+    try:
+        parsed = parse("\\boxed{" + text + "}", parsing_timeout=PARSE_TIMEOUT_S, raise_on_error=True)
+        if not parsed:
+            parsed = parse("$" + text + "$", parsing_timeout=PARSE_TIMEOUT_S, raise_on_error=True)
+    except TimeoutException as error:  # a BaseException: convert so the scorer counts it as a timeout
+        raise TimeoutError(f"math-verify parse timed out after {PARSE_TIMEOUT_S} s on {text[:100]!r}") from error
+    except Exception:
+        return []  # an answer math-verify cannot read is not equal to anything it can
+    return parsed
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_gold_symbolic(gold: str) -> tuple:
+    """math-verify's reading of a normalised gold, cached (golds repeat across a group of completions)."""
+    return tuple(_mv_parse(gold))
+
+
+def _mv_verify(gold_parsed, pred_parsed) -> bool:
+    from math_verify import verify
+    from math_verify.errors import TimeoutException
+
+    try:
+        return verify(list(gold_parsed), list(pred_parsed), timeout_seconds=VERIFY_TIMEOUT_S, raise_on_error=True,
+                      allow_set_relation_comp=True)
+    except TimeoutException as error:
+        raise TimeoutError(f"math-verify verify timed out after {VERIFY_TIMEOUT_S} s") from error
+    except Exception as error:
+        raise ValueError(f"math-verify could not compare: {type(error).__name__}: {error}") from error
+
+
+def _constant(parsed) -> object | None:
+    """The sympy number math-verify read, if it read a constant expression (no symbols, no sets)."""
+    import sympy
+
+    if not parsed:
+        return None
+    expression = parsed[0]
+    if isinstance(expression, sympy.Expr) and not expression.free_symbols and expression.is_number:
+        return expression
+    return None
+
+
+def _has_float(expression) -> bool:
+    import sympy
+
+    return any(isinstance(atom, sympy.Float) for atom in expression.atoms(sympy.Number))
+
+
+def _exactly_equal(gold, pred) -> bool:
+    """High-precision check of two constant sympy expressions (50 digits, relative)."""
+    import sympy
+
+    try:
+        difference = sympy.N(gold - pred, 60)
+        scale = max(abs(sympy.N(gold, 60)), abs(sympy.N(pred, 60)), sympy.Integer(1))
+        return bool(abs(difference) <= scale * sympy.Float("1e-45"))
+    except Exception:  # noqa: BLE001 - an expression sympy cannot evaluate: keep math-verify's verdict
+        return True
+
+
+def symbolic_agree(gold: str, pred: str) -> bool:
+    """math-verify's verdict (gold first) on LaTeX, with plain text rewritten; a numeric "equal" of two exact
+    constants is confirmed at 50 digits (math-verify rounds to 6 places), and a decimal answer that stands for
+    an exact gold must be its correct rounding."""
+    gold_parsed = parse_gold_symbolic(gold)
+    if not gold_parsed and plain_to_latex(gold) != gold:
+        gold_parsed = parse_gold_symbolic(plain_to_latex(gold))
+    if not gold_parsed:
+        return False
+    pred_parsed = _mv_parse(pred)
+    plain = plain_to_latex(pred)
+    if plain != pred and (not pred_parsed or not _mv_verify(gold_parsed, pred_parsed)):
+        pred_parsed = _mv_parse(plain) or pred_parsed
+    if not pred_parsed or not _mv_verify(gold_parsed, pred_parsed):
+        return False
+    gold_value, pred_value = _constant(gold_parsed), _constant(pred_parsed)
+    if gold_value is None or pred_value is None:
+        return True
+    if _has_float(gold_value):
+        return True  # a decimal gold was rounded by its author; math-verify's rounding is the right test
+    if _has_float(pred_value):
+        places = decimal_places(pred)
+        if places is None:
+            return True
+        if significant_digits(pred) < 4:
+            return False
+        exact = Fraction(str(sympy_decimal(gold_value, places + 20)))
+        return approximates(exact, pred)
+    return _exactly_equal(gold_value, pred_value)
+
+
+def sympy_decimal(value, digits: int) -> str:
+    import sympy
+
+    return str(sympy.N(value, digits + 10))
+
+
+# ---- the chain -------------------------------------------------------------------------------------------------
+
+def equivalent_single(gold: str, pred: str) -> bool:
+    """The chain without the sequence layer (for elements and interval endpoints)."""
+    for layer in (same_text, numbers_agree):
+        verdict = layer(gold, pred)
+        if verdict is not None:
+            return verdict
+    return symbolic_agree(gold, pred)
+
+
+def equivalent(gold: str, pred: str) -> bool:
+    """Whether the normalised answer `pred` equals the normalised `gold` (the module docstring's layers)."""
+    if not pred:
+        return False
+    if len(gold) > MAX_ANSWER_CHARS or len(pred) > MAX_ANSWER_CHARS:
+        return _compact(gold) == _compact(pred)
+    for layer in (same_text, choice_letters, numbers_agree, regions_agree, sequences_agree):
+        verdict = layer(gold, pred)
+        if verdict is not None:
+            return verdict
+    return symbolic_agree(gold, pred)
+
+
+def answers_match(gold_answer: str, pred_answer: str) -> bool:
+    """`equivalent` on the normalised forms of two extracted answers."""
+    return equivalent(normalise(gold_answer), normalise(pred_answer))

@@ -1,0 +1,194 @@
+"""The final answer of a piece of text (an `<answer>` body, a whole completion, or a gold written as a solution).
+
+`final_answer(text)` tries, in order, and returns the first that exists:
+1. the last `\\boxed{}` (or `\\fbox{}`), joined with the boxes just before it when only a few connecting words
+   stand between them (`\\boxed{(2, 2)} \\quad\\text{and}\\quad \\boxed{(6, 2)}` -> `(2, 2), (6, 2)`);
+2. the text after the last "answer is" / "answer:" phrase, unless a math span starts after that sentence;
+3. the last math span `$...$`, `$$...$$`, `\\(...\\)`, `\\[...\\]` (an escaped `\\$` is a dollar sign, not a delimiter),
+   or a plain "is <number>" after it (`the domain of $f(x)$ is 19.`);
+4. the whole text.
+Chat-template debris a base model runs into (`<|im_start|>user ...`) is cut first. Each step is a pure function.
+"""
+
+import re
+
+_BOX_COMMANDS = ("\\boxed", "\\fbox")
+_CHAT_DEBRIS = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end_of_text)\|>")
+# words and LaTeX that may stand between two boxes that together form one answer
+_CONNECTOR_TOKENS = re.compile(r"\\(?:quad|qquad|text|textbf|mathrm|hspace|;|,|:|!)|\\[()\[\]]|[${}(),;:.&\\]|\s+")
+_MAX_CONNECTOR_WORDS = 6
+_ANSWER_PHRASE = re.compile(r"(?:final\s+answer|answer)\s*(?:is|:|=|\*\*:?)\s*(?:\*\*)?\s*(?:the\s+final\s+answer\s+is\s*)?",
+                            re.IGNORECASE)
+_IS_NUMBER = re.compile(r"\bis\s+(-?\d[\d,]*(?:\.\d+)?)(?![\d,]|\.\d|[a-zA-Z]|\s*[-+*/^=(\\])")
+_SENTENCE_END = re.compile(r"\.(?:\s|$)(?!\d)|\n|\bI hope\b")
+
+
+def strip_chat_debris(text: str) -> str:
+    """Text before the first chat-template token (`<|im_start|>`, `<|im_end|>`, ...)."""
+    match = _CHAT_DEBRIS.search(text)
+    return text[:match.start()] if match else text
+
+
+def _brace_end(text: str, open_index: int) -> int | None:
+    """Index just past the `}` matching the `{` at open_index, or None when unbalanced."""
+    depth = 0
+    for position in range(open_index, len(text)):
+        character = text[position]
+        if character == "\\":
+            continue
+        if character == "{" and (position == 0 or text[position - 1] != "\\"):
+            depth += 1
+        elif character == "}" and (position == 0 or text[position - 1] != "\\"):
+            depth -= 1
+            if depth == 0:
+                return position + 1
+    return None
+
+
+def boxes(text: str) -> list[tuple[int, int, str]]:
+    """Every complete top-level `\\boxed{...}` / `\\fbox{...}` as (start, end, content), in order; `\\boxed 5` too."""
+    found = []
+    index = 0
+    while True:
+        starts = [(text.find(command, index), command) for command in _BOX_COMMANDS]
+        starts = [(position, command) for position, command in starts if position >= 0]
+        if not starts:
+            return found
+        start, command = min(starts)
+        cursor = start + len(command)
+        while cursor < len(text) and text[cursor] == " ":
+            cursor += 1
+        if cursor < len(text) and text[cursor] == "{":
+            end = _brace_end(text, cursor)
+            if end is None:  # truncated: nothing after it can be a complete box either
+                return found
+            found.append((start, end, text[cursor + 1:end - 1]))
+            index = end
+        else:
+            match = re.match(r"[^\s${}\\]+", text[cursor:])  # `\boxed 5`
+            if match:
+                found.append((start, cursor + match.end(), match.group(0)))
+            index = cursor + (match.end() if match else 0) + 1
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last complete `\\boxed{...}` (brace-matched) or `\\fbox{...}`, or None."""
+    found = boxes(text)
+    return found[-1][2] if found else None
+
+
+def _connects(between: str) -> bool:
+    """Whether the text between two boxes is only a short connector ("and", `\\quad`, ", ", `y_2 =`)."""
+    words = [word for word in _CONNECTOR_TOKENS.sub(" ", between).split() if word]
+    return len(words) <= _MAX_CONNECTOR_WORDS
+
+
+def boxed_answer(text: str) -> str | None:
+    """The last box joined with the boxes before it that a short connector links to it, as "a, b, c"."""
+    found = boxes(text)
+    if not found:
+        return None
+    chosen = [found[-1]]
+    for previous in reversed(found[:-1]):
+        if not _connects(text[previous[1]:chosen[0][0]]):
+            break
+        chosen.insert(0, previous)
+    contents = [content.strip() for _, _, content in chosen if content.strip()]
+    if not contents:
+        return None
+    return ", ".join(contents)
+
+
+def math_spans(text: str) -> list[tuple[int, int, str]]:
+    """Complete math spans as (start, end, inner text), in order: `$$..$$`, `$..$`, `\\[..\\]`, `\\(..\\)`.
+
+    An escaped dollar `\\$` is a currency sign inside or outside a span, never a delimiter."""
+    spans = []
+    index = 0
+    length = len(text)
+    while index < length:
+        if text.startswith("\\(", index) or text.startswith("\\[", index):
+            closer = "\\)" if text[index + 1] == "(" else "\\]"
+            end = text.find(closer, index + 2)
+            if end < 0:
+                index += 2
+                continue
+            spans.append((index, end + 2, text[index + 2:end]))
+            index = end + 2
+        elif text[index] == "\\":
+            index += 2  # an escaped character, `\$` included
+        elif text[index] == "$":
+            double = text.startswith("$$", index)
+            delimiter = "$$" if double else "$"
+            cursor = index + len(delimiter)
+            end = None
+            while cursor < length:
+                if text[cursor] == "\\":
+                    cursor += 2
+                    continue
+                if text.startswith(delimiter, cursor):
+                    end = cursor
+                    break
+                cursor += 1
+            if end is None:
+                index += len(delimiter)
+                continue
+            spans.append((index, end + len(delimiter), text[index + len(delimiter):end]))
+            index = end + len(delimiter)
+        else:
+            index += 1
+    return spans
+
+
+def phrase_answer(text: str) -> tuple[int, int, str] | None:
+    """(start, end, text) of what follows the last "answer is" / "answer:" phrase, up to its sentence's end."""
+    matches = list(_ANSWER_PHRASE.finditer(text))
+    if not matches:
+        return None
+    last = matches[-1]
+    rest = text[last.end():]
+    end = _SENTENCE_END.search(rest)
+    answer = rest[:end.start()] if end else rest
+    cleaned = answer.strip().strip("*").strip()
+    return (last.start(), last.end() + len(answer), cleaned) if cleaned else None
+
+
+def _unwrap_single_span(answer: str) -> str:
+    """`$28\\%$.` -> `28\\%`: an answer that is one math span (and punctuation) is that span's inside."""
+    stripped = answer.strip().rstrip(".,;").strip()
+    spans = math_spans(stripped)
+    if len(spans) == 1 and spans[0][0] == 0 and spans[0][1] == len(stripped):
+        return spans[0][2].strip()
+    return stripped
+
+
+def final_answer(text: str) -> str | None:
+    """The final answer of `text` (see the module docstring), stripped; None for blank text."""
+    text = strip_chat_debris(text)
+    if not text.strip():
+        return None
+    boxed = boxed_answer(text)
+    if boxed is not None:
+        return boxed
+    spans = [span for span in math_spans(text) if span[2].strip()]
+    if len(spans) > 1 and _connects(_outside(text, spans)):  # `$1$ and $2$ and $3$`, `$21,16$ or $11$`
+        return ", ".join(span[2].strip() for span in spans)
+    last_span = spans[-1] if spans else None
+    phrase = phrase_answer(text)
+    if phrase is not None and (last_span is None or last_span[0] < phrase[0] or last_span[0] < phrase[1]):
+        numbers = _IS_NUMBER.findall(phrase[2])  # "The largest $n$ is 34"
+        return numbers[-1] if numbers else _unwrap_single_span(phrase[2])
+    if last_span is not None:
+        after = _IS_NUMBER.findall(text[last_span[1]:])
+        return after[-1] if after else last_span[2].strip()
+    return text.strip()
+
+
+def _outside(text: str, spans: list) -> str:
+    """The text outside the given spans."""
+    pieces, cursor = [], 0
+    for start, end, _ in spans:
+        pieces.append(text[cursor:start])
+        cursor = end
+    pieces.append(text[cursor:])
+    return " ".join(pieces)
