@@ -29,7 +29,8 @@ MAX_ANSWER_CHARS = 2000  # longer "answers" are prose or a loop; compared as tex
 
 # ---- normalisation -------------------------------------------------------------------------------------------
 
-_SPACING = re.compile(r"\\[,;:! ]|\\q?quad\b|\\displaystyle|\\[hv]space\*?\{[^}]*\}|~")
+_THOUSANDS = re.compile(r"(?<=\d)\s?(?:,\s?\\!|\\!\s?,|\{,\s?\}|\\,|\\!|\\ )\s?(?=\d{3}(?!\d))")
+_SPACING = re.compile(r"(?<!\\)\\[,;:! ]|\\q?quad\b|\\displaystyle|\\[hv]space\*?\{[^}]*\}|~")
 _SIZING = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![a-zA-Z])\s*\\?")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\circ\b|\\degree\b")
 _TEXT_COMMAND = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
@@ -55,6 +56,7 @@ def normalise(answer: str) -> str:
     for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if text.startswith(left) and text.endswith(right) and len(text) > len(left) + len(right):
             text = text[len(left):-len(right)].strip()
+    text = _THOUSANDS.sub(",", text)
     text = text.replace("\\dots", "\\ldots").replace("\\cdots", "\\ldots").replace("...", "\\ldots")
     text = _SPACING.sub(" ", text)
     text = _SIZING.sub("", text)
@@ -163,7 +165,8 @@ def numbers_agree(gold: str, pred: str) -> bool | None:
 _INFINITY = {"\\infty", "+\\infty", "infty", "inf", "\\infinity", "oo", "+oo", "+inf"}
 _MINUS_INFINITY = {"-\\infty", "-infty", "-inf", "-oo"}
 _RELATIONS = {"<": ("<", False), "\\le": ("<", True), ">": (">", False), "\\ge": (">", True)}
-_RELATION_SPLIT = re.compile(r"(\\le|\\ge|<|>)(?![a-zA-Z])")
+_RELATION_SPLIT = re.compile(r"(\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|<|>)")
+_IN = re.compile(r"\\in(?![a-zA-Z])")
 
 
 def _interval(text: str):
@@ -181,8 +184,8 @@ def region(text: str):
     """A set of reals as a sorted tuple of intervals (low, low_closed, high, high_closed) with endpoints as text,
     from `x \\in [a,b) \\cup (c, d]`, `[a,b]`, `a \\le x < b`, `x \\ge c`; None when text is not one of these."""
     text = text.strip()
-    if "\\in" in text:
-        variable, _, text = text.partition("\\in")
+    if _IN.search(text):
+        variable, text = _IN.split(text, maxsplit=1)
         if not re.fullmatch(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*", variable):
             return None
     pieces = [piece.strip() for piece in re.split(r"\\cup|∪", text)]
@@ -234,7 +237,7 @@ def regions_agree(gold: str, pred: str) -> bool | None:
     """When either side is a relation or an `x \\in` interval and the other reads as a set of reals, whether they
     are the same set; None otherwise (two plain intervals are left to the sequence layer)."""
     def relational(text):
-        return bool(_RELATION_SPLIT.search(text)) or "\\in" in text or "\\cup" in text
+        return bool(_RELATION_SPLIT.search(text) or _IN.search(text)) or "\\cup" in text
     if not (relational(gold) or relational(pred)):
         return None
     gold_region, pred_region = region(gold), region(pred)
@@ -288,13 +291,37 @@ def sequence(text: str):
         brackets = text[0] + text[-1]
         elements = _top_level_split(text[1:-1], ",")
         return ("ordered" + brackets, elements)
+    matrix = _matrix(text)
+    if matrix is not None:
+        return matrix
     unified = _CONNECTIVES.sub(",", text) if re.search(r"[\d\\(]", text) else text
     elements = [element for element in _top_level_split(unified, ",;") if element]
+    if len(elements) == 1 and kind is None:
+        ratio = _top_level_split(text, ":")
+        if len(ratio) > 1 and "=" not in text and all(ratio):
+            return ("ordered:", ratio)
+    elements = _expand_plus_minus(elements)
     if len(elements) < 2 and kind is None:
         return None
     if any(_ELLIPSIS.match(element) for element in elements):
         return ("ordered", elements)
-    return ("unordered", _expand_plus_minus(elements))
+    return ("unordered" if kind is None else "set", elements)
+
+
+_MATRIX = re.compile(r"^\(?\s*\\begin\{([pbvB]?matrix|array)\}(?:\{[^}]*\})?(.*)\\end\{\1\}\s*\)?$", re.DOTALL)
+
+
+def _matrix(text: str):
+    """`\\begin{pmatrix} a & b \\\\ c & d \\end{pmatrix}` -> ("matrix2x2", [a, b, c, d]); None otherwise."""
+    text = re.sub(r"^\[\s*(\\begin\{array\}.*\\end\{array\})\s*\]$", r"\1", text.strip(), flags=re.DOTALL)
+    match = _MATRIX.match(text)
+    if not match:
+        return None
+    rows = [row for row in re.split(r"\\\\", match.group(2)) if row.strip()]
+    cells = [[cell.strip() for cell in row.split("&")] for row in rows]
+    if not cells or len({len(row) for row in cells}) != 1:
+        return None
+    return (f"matrix{len(cells)}x{len(cells[0])}", [cell for row in cells for cell in row])
 
 
 def _expand_plus_minus(elements: list[str]) -> list[str]:
@@ -320,9 +347,12 @@ def _strip_name(element: str) -> str:
     return _NAME.sub("", element, count=1).strip()
 
 
+_GROUP_SEPARATORS = re.compile(r"\s*(?:;|\band\b|\bor\b)\s*")
+
+
 def _group_named(text: str) -> str:
     """`p=5,q=2;p=7,q=2` -> `(5,2), (7,2)`: named values grouped by `;` become tuples."""
-    groups = _top_level_split(text, ";")
+    groups = _top_level_split(_GROUP_SEPARATORS.sub(";", text), ";")
     if len(groups) < 2 or not all(_NAME.match(part) for group in groups for part in _top_level_split(group, ",")):
         return text
     return ", ".join("(" + ",".join(_strip_name(part) for part in _top_level_split(group, ",")) + ")"
@@ -340,6 +370,8 @@ def sequences_agree(gold: str, pred: str) -> bool | None:
         if one[0] == "set" and len(one[1]) == 1:
             other = pred if gold_sequence else gold
             return equivalent_single(one[1][0], other) if gold_sequence is None else equivalent_single(gold, one[1][0])
+        if one[0].startswith("matrix"):
+            return None  # a matrix against an expression (`A + B`): the symbolic layer evaluates it
         return None if len(_distinct(one[1])) == 1 else False
     gold_kind, gold_elements = gold_sequence
     pred_kind, pred_elements = pred_sequence
@@ -348,6 +380,8 @@ def sequences_agree(gold: str, pred: str) -> bool | None:
     if not (gold_names and pred_names):  # compare values when only one side names them
         gold_elements = [_strip_name(e) for e in gold_elements]
         pred_elements = [_strip_name(e) for e in pred_elements]
+    if gold_kind.startswith("matrix") or pred_kind.startswith("matrix"):
+        return gold_kind == pred_kind and all(_element_equal(g, p) for g, p in zip(gold_elements, pred_elements))
     if gold_kind.startswith("ordered") or pred_kind.startswith("ordered"):
         if gold_kind.startswith("ordered") and pred_kind.startswith("ordered") and gold_kind != pred_kind:
             if "[" in gold_kind + pred_kind or "]" in gold_kind + pred_kind:
@@ -416,7 +450,7 @@ def plain_to_latex(text: str) -> str:
     text = re.sub(r"\^\s*(\d+|[a-z])", r"^{\1}", text)
     text = re.sub(r"(?<!\*)\*(?!\*)", " \\\\cdot ", text)
     text = re.sub(r"\+\s*-", "-", text)
-    return text
+    return re.sub(r"(\d)i(?![a-zA-Z])", r"\1 i", text)  # `1.0i`: math-verify reads `1.0 i` as complex
 
 
 def _matching_paren(text: str, open_index: int) -> int | None:
@@ -509,8 +543,10 @@ def symbolic_agree(gold: str, pred: str) -> bool:
     plain = plain_to_latex(pred)
     if plain != pred and (not pred_parsed or not _mv_verify(gold_parsed, pred_parsed)):
         pred_parsed = _mv_parse(plain) or pred_parsed
-    if not pred_parsed or not _mv_verify(gold_parsed, pred_parsed):
+    if not pred_parsed:
         return False
+    if not _mv_verify(gold_parsed, pred_parsed):
+        return _same_function(gold_parsed, pred_parsed)
     gold_value, pred_value = _constant(gold_parsed), _constant(pred_parsed)
     if gold_value is None or pred_value is None:
         return True
@@ -525,6 +561,34 @@ def symbolic_agree(gold: str, pred: str) -> bool:
         exact = Fraction(str(sympy_decimal(gold_value, places + 20)))
         return approximates(exact, pred)
     return _exactly_equal(gold_value, pred_value)
+
+
+_PROBE_POINTS = (Fraction(7, 3), Fraction(11, 5), Fraction(29, 7))
+
+
+def _same_function(gold_parsed, pred_parsed) -> bool:
+    """Two expressions in the same one or two symbols that agree to 40 digits at three positive rational points
+    (`\\sqrt{1/n}` = `\\frac{1}{\\sqrt{n}}`, which sympy does not prove for a symbol of unknown sign)."""
+    import sympy
+
+    gold, pred = gold_parsed[0], pred_parsed[0]
+    if not (isinstance(gold, sympy.Expr) and isinstance(pred, sympy.Expr)):
+        return False
+    symbols = gold.free_symbols
+    if not symbols or symbols != pred.free_symbols or len(symbols) > 2:
+        return False
+    ordered = sorted(symbols, key=str)
+    try:
+        for index, point in enumerate(_PROBE_POINTS):
+            values = {symbol: sympy.Rational(point.numerator + k, point.denominator) for k, symbol in enumerate(ordered)}
+            g, p = sympy.N(gold.subs(values), 50), sympy.N(pred.subs(values), 50)
+            if not (g.is_number and p.is_number) or g.has(sympy.zoo, sympy.nan) or p.has(sympy.zoo, sympy.nan):
+                return False
+            if abs(g - p) > sympy.Float("1e-40") * max(abs(g), abs(p), 1):
+                return False
+        return True
+    except Exception:  # noqa: BLE001 - an expression sympy cannot evaluate at a point is not shown equal
+        return False
 
 
 def sympy_decimal(value, digits: int) -> str:
@@ -550,11 +614,34 @@ def equivalent(gold: str, pred: str) -> bool:
         return False
     if len(gold) > MAX_ANSWER_CHARS or len(pred) > MAX_ANSWER_CHARS:
         return _compact(gold) == _compact(pred)
-    for layer in (same_text, choice_letters, numbers_agree, regions_agree, sequences_agree):
+    for layer in (same_text, choice_letters, numbers_agree):
+        verdict = layer(gold, pred)
+        if verdict is not None:
+            return verdict
+    if ("=" in gold) != ("=" in pred):  # `(p,q) = (3,2)` against `(3,2)`
+        value = assigned_value(gold) or assigned_value(pred)
+        if value is not None:
+            return equivalent(value, pred) if "=" in gold else equivalent(gold, value)
+    for layer in (regions_agree, sequences_agree):
         verdict = layer(gold, pred)
         if verdict is not None:
             return verdict
     return symbolic_agree(gold, pred)
+
+
+_ASSIGNED = re.compile(r"^([^=<>]+?)=([^=<>]+)$")
+
+
+def assigned_value(text: str) -> str | None:
+    """`x = 3` -> `3`, `(p,q) = (3,2)` -> `(3,2)`, `S_{MBCN}:S = 7:32` -> `7:32`: the value when the left side
+    only names it (letters, subscripts, `(p,q)`, `|AB|`, `f(x)`, `A:B`); None for `7 = 11a+c`, `2x + z = 1`."""
+    match = _ASSIGNED.match(text.strip())
+    if not match:
+        return None
+    name = re.sub(r"_\{[^{}]*\}|_\w", "", match.group(1)).strip()
+    if not re.search(r"[A-Za-z]", name) or re.search(r"[\d+\-*/^\\]", name):
+        return None
+    return match.group(2).strip() or None
 
 
 def answers_match(gold_answer: str, pred_answer: str) -> bool:

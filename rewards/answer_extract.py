@@ -19,7 +19,14 @@ _CONNECTOR_TOKENS = re.compile(r"\\(?:quad|qquad|text|textbf|mathrm|hspace|;|,|:
 _MAX_CONNECTOR_WORDS = 6
 _ANSWER_PHRASE = re.compile(r"(?:final\s+answer|answer)\s*(?:is|:|=|\*\*:?)\s*(?:\*\*)?\s*(?:the\s+final\s+answer\s+is\s*)?",
                             re.IGNORECASE)
-_IS_NUMBER = re.compile(r"\bis\s+(-?\d[\d,]*(?:\.\d+)?)(?![\d,]|\.\d|[a-zA-Z]|\s*[-+*/^=(\\])")
+_NUMBER_TEXT = r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?"
+_IS_NUMBER = re.compile(r"\bis\s+(" + _NUMBER_TEXT + r")(?![\d,]|\.\d|[a-zA-Z]|\s*[-+*/^=(\\])")
+# a number closing a sentence, with at most two words (a unit, "ago") after it: `... which is 1,000.99€`
+_CLOSING_NUMBER = re.compile(r"(?<![\w.^_])(" + _NUMBER_TEXT + r")\s*(?:[€£¥]|[a-zA-Z²³]+(?:\s+[a-zA-Z]+)?)?\s*"
+                             r"(?:\.(?!\d)|\.\.|!|$)")
+_PROSE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z']{2,}\s+[a-zA-Z']{2,}\s+[a-zA-Z']{2,}")
+_LEADING_NUMBER = re.compile(r"(" + _NUMBER_TEXT + r")(?![\d,]|\.\d|[a-zA-Z(]|\s*[-+*/^=\\])")
+_STANDALONE_NUMBER = re.compile(r"(?<![\w.^_/\\])(" + _NUMBER_TEXT + r")(?![\w/^])")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)(?!\d)|\n|\bI hope\b")
 
 
@@ -140,8 +147,9 @@ def math_spans(text: str) -> list[tuple[int, int, str]]:
     return spans
 
 
-def phrase_answer(text: str) -> tuple[int, int, str] | None:
-    """(start, end, text) of what follows the last "answer is" / "answer:" phrase, up to its sentence's end."""
+def phrase_answer(text: str) -> tuple[int, int, str, bool] | None:
+    """(start, end, text, says "final answer") of what follows the last "answer is" / "answer:" phrase, up to
+    its sentence's end."""
     matches = list(_ANSWER_PHRASE.finditer(text))
     if not matches:
         return None
@@ -150,7 +158,24 @@ def phrase_answer(text: str) -> tuple[int, int, str] | None:
     end = _SENTENCE_END.search(rest)
     answer = rest[:end.start()] if end else rest
     cleaned = answer.strip().strip("*").strip()
-    return (last.start(), last.end() + len(answer), cleaned) if cleaned else None
+    strong = "final" in last.group(0).lower()
+    return (last.start(), last.end() + len(answer), cleaned, strong) if cleaned else None
+
+
+def _phrase_value(answer: str) -> str:
+    """The answer a phrase gives: a math span it starts with, a number it starts with (`7.78`, `-3`), an
+    "is <number>" in it (`The largest $n$ is 34`), the number closing it, else its text."""
+    stripped = answer.strip()
+    spans = math_spans(stripped)
+    if spans and spans[0][0] == 0 and spans[0][2].strip():
+        return spans[0][2].strip()
+    leading = _LEADING_NUMBER.match(stripped)
+    if leading:
+        return leading.group(1)
+    numbers = _IS_NUMBER.findall(stripped)
+    if numbers:
+        return numbers[-1]
+    return _closing_number(stripped) or stripped
 
 
 def _unwrap_single_span(answer: str) -> str:
@@ -168,20 +193,44 @@ def final_answer(text: str) -> str | None:
     if not text.strip():
         return None
     boxed = boxed_answer(text)
+    phrase = phrase_answer(text)
     if boxed is not None:
+        if phrase is not None and phrase[3] and phrase[0] > boxes(text)[-1][1]:
+            return _phrase_value(phrase[2])  # `\boxed{255}` of a step, then "The final answer is $10,455$"
         return boxed
-    spans = [span for span in math_spans(text) if span[2].strip()]
+    spans = [span for span in math_spans(text) if span[2].strip() and not _PROSE.search(span[2])]
     if len(spans) > 1 and _connects(_outside(text, spans)):  # `$1$ and $2$ and $3$`, `$21,16$ or $11$`
         return ", ".join(span[2].strip() for span in spans)
     last_span = spans[-1] if spans else None
-    phrase = phrase_answer(text)
-    if phrase is not None and (last_span is None or last_span[0] < phrase[0] or last_span[0] < phrase[1]):
-        numbers = _IS_NUMBER.findall(phrase[2])  # "The largest $n$ is 34"
-        return numbers[-1] if numbers else _unwrap_single_span(phrase[2])
+    if phrase is not None and (phrase[3] or last_span is None or last_span[0] < phrase[1]):
+        return _phrase_value(phrase[2])
     if last_span is not None:
         after = _IS_NUMBER.findall(text[last_span[1]:])
-        return after[-1] if after else last_span[2].strip()
-    return text.strip()
+        return after[-1] if after else (_closing_number(text[last_span[1]:]) or last_span[2].strip())
+    return _closing_number(text) or text.strip()
+
+
+def _closing_number(text: str) -> str | None:
+    """In prose (three words in a row), the number that closes its last sentence, or the one number of the
+    last sentence that has one (`Therefore, there are 12 distinct sequences.`); in a short text of words with
+    one number and no operators (`Soucis : 2,74 $ a..`), that number. None otherwise."""
+    if not _PROSE.search(text):
+        if re.search(r"[\\^*/=+]|\d\s*-\s*\d", text):
+            return None
+        numbers = _STANDALONE_NUMBER.findall(text)
+        return numbers[0] if len(numbers) == 1 and re.search(r"[a-zA-Z]{2,}", text) else None
+    found = _CLOSING_NUMBER.findall(text)
+    if found:
+        return found[-1]
+    sentences = [s for s in re.split(r"(?<!\d)\.(?!\d)|\n", text) if s.strip() and not _HOPE.search(s)]
+    for sentence in reversed(sentences):
+        numbers = _STANDALONE_NUMBER.findall(sentence)
+        if numbers:
+            return numbers[0] if len(numbers) == 1 else None
+    return None
+
+
+_HOPE = re.compile(r"\bI hope\b|\bhope it is correct\b", re.IGNORECASE)
 
 
 def _outside(text: str, spans: list) -> str:

@@ -21,7 +21,7 @@ MAX_FACTORIAL = 3000
 MAX_DIGITS = 20000
 MIN_APPROXIMATION_DIGITS = 4  # a decimal answer must carry this many significant digits to stand for an exact gold
 
-_GROUPED = re.compile(r"\d{1,3}(?:(?:,|\{,\}|\\!|\\,|,\\!| (?=\d{3}))\d{3})+(?![\d])")
+_GROUPED = re.compile(r"(?<![\d.])[1-9]\d{0,2}(?:(?:,|\{,\}|\\!|\\,|,\\!| (?=\d{3}))\d{3})+(?![\d])")
 _TOKEN = re.compile(r"\s*(\d+\.\d*|\.\d+|\d+|\\frac|\\dfrac|\\tfrac|\\cdot|\\times|\\div|[-+*/^(){}!])")
 
 
@@ -210,8 +210,9 @@ def numbers_agree(gold: str, pred: str) -> bool | None:
     if gold_value == pred_value:
         return True
     gold_places, pred_places = decimal_places(gold), decimal_places(pred)
-    if gold_places is not None and (pred_places is None or pred_places > gold_places) \
-            and significant_digits(gold) >= 3 and (pred_places is None or significant_digits(pred) >= 6):
+    if gold_places is not None and ((pred_places is None and significant_digits(gold) >= 3)
+                                    or (pred_places is not None and pred_places > gold_places
+                                        and significant_digits(pred) >= 6)):
         return approximates(pred_value, gold)  # the gold is a rounding of the answer
     if pred_places is not None and gold_places is None and significant_digits(pred) >= MIN_APPROXIMATION_DIGITS:
         return approximates(gold_value, pred)  # the answer is a rounding of an exact gold
