@@ -165,7 +165,10 @@ def phrase_answer(text: str) -> tuple[int, int, str, bool] | None:
 def _phrase_value(answer: str) -> str:
     """The answer a phrase gives: a math span it starts with, a number it starts with (`7.78`, `-3`), an
     "is <number>" in it (`The largest $n$ is 34`), the number closing it, else its text."""
-    stripped = answer.strip()
+    stripped = re.sub(r'^(?:\\?["\'])+|(?:\\?["\'])+$', "", answer.strip()).strip()
+    joined = _joined_spans(stripped)
+    if joined is not None:
+        return joined
     spans = math_spans(stripped)
     if spans and spans[0][0] == 0 and spans[0][2].strip():
         return spans[0][2].strip()
@@ -192,6 +195,10 @@ def final_answer(text: str) -> str | None:
     text = strip_chat_debris(text)
     if not text.strip():
         return None
+    if "####" in text:  # the GSM8K answer line
+        text = text.rsplit("####", 1)[1]
+        if not text.strip():
+            return None
     boxed = boxed_answer(text)
     phrase = phrase_answer(text)
     if boxed is not None:
@@ -199,8 +206,9 @@ def final_answer(text: str) -> str | None:
             return _phrase_value(phrase[2])  # `\boxed{255}` of a step, then "The final answer is $10,455$"
         return boxed
     spans = [span for span in math_spans(text) if span[2].strip() and not _PROSE.search(span[2])]
-    if len(spans) > 1 and _connects(_outside(text, spans)):  # `$1$ and $2$ and $3$`, `$21,16$ or $11$`
-        return ", ".join(span[2].strip() for span in spans)
+    joined = _joined_spans(text, spans)
+    if joined is not None:
+        return joined
     last_span = spans[-1] if spans else None
     if phrase is not None and (phrase[3] or last_span is None or last_span[0] < phrase[1]):
         return _phrase_value(phrase[2])
@@ -231,6 +239,15 @@ def _closing_number(text: str) -> str | None:
 
 
 _HOPE = re.compile(r"\bI hope\b|\bhope it is correct\b", re.IGNORECASE)
+
+
+def _joined_spans(text: str, spans: list | None = None) -> str | None:
+    """`$1$ and $2$ and $3$` -> `1, 2, 3`: several math spans with only a short connector around them."""
+    if spans is None:
+        spans = [span for span in math_spans(text) if span[2].strip()]
+    if len(spans) > 1 and _connects(_outside(text, spans)):
+        return ", ".join(span[2].strip() for span in spans)
+    return None
 
 
 def _outside(text: str, spans: list) -> str:

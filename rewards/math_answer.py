@@ -54,11 +54,28 @@ def extract_math_answer(completion: str, fallbacks: tuple = ()) -> str | None:
 @functools.lru_cache(maxsize=4096)
 def parse_gold(gold: str) -> str:
     """The normalised final answer of a gold; ValueError for a blank gold (never a silent 0 for every sample)."""
-    answer = final_answer(str(gold))
+    text = str(gold)
+    if not _balanced_braces(text):
+        unclosed = text.rfind("\\boxed{")  # `\boxed{x = 1` cut short: its content is the answer
+        if unclosed < 0 or not _balanced_braces(text[unclosed + len("\\boxed{"):]):
+            raise ValueError(f"the gold answer {gold!r} has unbalanced braces; fix the data row")
+        text = text[unclosed + len("\\boxed{"):]
+    answer = final_answer(text)
     normalised = normalise(answer) if answer is not None else ""
     if not normalised:
         raise ValueError(f"the gold answer {gold!r} is blank (nothing to compare with); fix the data row")
     return normalised
+
+
+def _balanced_braces(text: str) -> bool:
+    depth = 0
+    for index, character in enumerate(text):
+        if index and text[index - 1] == "\\":
+            continue
+        depth += {"{": 1, "}": -1}.get(character, 0)
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def answers_equivalent(a: str, b: str) -> bool:

@@ -120,7 +120,7 @@ def test_extraction():
 
 
 def test_gold_that_does_not_parse_raises_instead_of_scoring_zero():
-    with pytest.raises(ValueError, match="cannot parse the gold"):
+    with pytest.raises(ValueError, match="unbalanced braces"):
         math_accuracy("<answer>1</answer>", {"answer": "}{"})
 
 
