@@ -17,17 +17,22 @@ _CHAT_DEBRIS = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end_of_text)\
 # words and LaTeX that may stand between two boxes that together form one answer
 _CONNECTOR_TOKENS = re.compile(r"\\(?:quad|qquad|text|textbf|mathrm|hspace|;|,|:|!)|\\[()\[\]]|[${}(),;:.&\\]|\s+")
 _MAX_CONNECTOR_WORDS = 6
-_ANSWER_PHRASE = re.compile(r"(?:final\s+answer|answer)\s*(?:is|:|=|\*\*:?)\s*(?:\*\*)?\s*(?:the\s+final\s+answer\s+is\s*)?",
+_ANSWER_PHRASE = re.compile(r"(?:final\s+answer|answer|réponse|respuesta|antwort|risposta|resposta|ответ|答案|答|"
+                            r"الإجابة|उत्तर)\s*(?:is|est|es|ist|è|é|:|：|=|\*\*:?)\s*(?:\*\*)?\s*(?:the\s+final\s+answer\s+is\s*)?",
                             re.IGNORECASE)
 _NUMBER_TEXT = r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?"
 _IS_NUMBER = re.compile(r"\bis\s+(" + _NUMBER_TEXT + r")(?![\d,]|\.\d|[a-zA-Z]|\s*[-+*/^=(\\])")
 # a number closing a sentence, with at most two words (a unit, "ago") after it: `... which is 1,000.99€`
-_CLOSING_NUMBER = re.compile(r"(?<![\w.^_])(" + _NUMBER_TEXT + r")\s*(?:[€£¥]|[a-zA-Z²³]+(?:\s+[a-zA-Z]+)?)?\s*"
-                             r"(?:\.(?!\d)|\.\.|!|$)")
-_PROSE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z']{2,}\s+[a-zA-Z']{2,}\s+[a-zA-Z']{2,}")
+_CLOSING_NUMBER = re.compile(r"(?<![0-9A-Za-z.^_/\\])(" + _NUMBER_TEXT + r")\s*(?:[€£¥$]|[^\s\d.!?。！？।]+(?:\s+[^\s\d.!?。！？।]+)?)?\s*"
+                             r"(?:\.(?!\d)|\.\.|[!。！？؟।]|$)")
+# prose: three words in a row, or a run of four letters of a script without spaces between words (Chinese)
+_PROSE = re.compile(r"(?:(?<![\\\w{])[^\W\d_]{2,}(?![\w{]).*?){3}|[^\W\d_a-zA-Z]{4,}", re.DOTALL)
+_SPAN_CONNECTORS = re.compile(r"\b(?:and|or|also|und|oder|et|ou|y|o)\b|[和或及]|[,;.:]|\\q?quad|\\text\{\s*(?:and|or)\s*\}|\s+")
 _LEADING_NUMBER = re.compile(r"(" + _NUMBER_TEXT + r")(?![\d,]|\.\d|[a-zA-Z(]|\s*[-+*/^=\\])")
-_STANDALONE_NUMBER = re.compile(r"(?<![\w.^_/\\])(" + _NUMBER_TEXT + r")(?![\w/^])")
-_SENTENCE_END = re.compile(r"\.(?:\s|$)(?!\d)|\n|\bI hope\b")
+_STANDALONE_NUMBER = re.compile(r"(?<![0-9A-Za-z.^_/\\])(" + _NUMBER_TEXT + r")(?![0-9/^])")
+_LATEX_TOKEN = re.compile(r"(?<![^\s(（])\(?([^\s()（）\u3000-\u9fff]*\\[a-zA-Z]+\{[^\s\u3000-\u9fff]*?)\)?(?=[\s)）]|$)")
+_MARKDOWN_BOLD = re.compile(r"(?<![\w)])\*\*|\*\*(?![\w(])")
+_SENTENCE_END = re.compile(r"\.(?:\s|$)(?!\d)|[。！？!?؟।]|\n|\bI hope\b")
 
 
 def strip_chat_debris(text: str) -> str:
@@ -178,6 +183,14 @@ def _phrase_value(answer: str) -> str:
     numbers = _IS_NUMBER.findall(stripped)
     if numbers:
         return numbers[-1]
+    if _PROSE.search(stripped):
+        latex = _LATEX_TOKEN.findall(stripped)  # "每份应该是 (\\frac{2}{5}) 吨": the one LaTeX expression
+        if len(latex) == 1:
+            return latex[0]
+        # "Janeth aura encore 220 $ à payer d'ici 12 mois": the first number
+        numbers = _STANDALONE_NUMBER.findall(stripped)
+        if numbers and not re.search(r"[\\^*/=+]", stripped):
+            return numbers[0]
     return _closing_number(stripped) or stripped
 
 
@@ -192,7 +205,7 @@ def _unwrap_single_span(answer: str) -> str:
 
 def final_answer(text: str) -> str | None:
     """The final answer of `text` (see the module docstring), stripped; None for blank text."""
-    text = strip_chat_debris(text)
+    text = _MARKDOWN_BOLD.sub("", strip_chat_debris(text))
     if not text.strip():
         return None
     if "####" in text:  # the GSM8K answer line
@@ -227,14 +240,14 @@ def _closing_number(text: str) -> str | None:
             return None
         numbers = _STANDALONE_NUMBER.findall(text)
         return numbers[0] if len(numbers) == 1 and re.search(r"[a-zA-Z]{2,}", text) else None
-    found = _CLOSING_NUMBER.findall(text)
-    if found:
-        return found[-1]
-    sentences = [s for s in re.split(r"(?<!\d)\.(?!\d)|\n", text) if s.strip() and not _HOPE.search(s)]
+    sentences = [s for s in re.split(r"(?<!\d)\.(?!\d)|[。！？!?؟।\n]", text) if s.strip() and not _HOPE.search(s)]
     for sentence in reversed(sentences):
         numbers = _STANDALONE_NUMBER.findall(sentence)
         if numbers:
-            return numbers[0] if len(numbers) == 1 else None
+            if len(numbers) == 1:
+                return numbers[0]
+            closing = _CLOSING_NUMBER.findall(sentence.rstrip() + ".")
+            return closing[-1] if closing else None
     return None
 
 
@@ -245,7 +258,7 @@ def _joined_spans(text: str, spans: list | None = None) -> str | None:
     """`$1$ and $2$ and $3$` -> `1, 2, 3`: several math spans with only a short connector around them."""
     if spans is None:
         spans = [span for span in math_spans(text) if span[2].strip()]
-    if len(spans) > 1 and _connects(_outside(text, spans)):
+    if len(spans) > 1 and not _SPAN_CONNECTORS.sub("", _outside(text, spans)).strip():
         return ", ".join(span[2].strip() for span in spans)
     return None
 
