@@ -29,6 +29,10 @@ class _Refused(Exception):
     """The text is not plain bounded arithmetic."""
 
 
+class _TooLarge(_Refused):
+    """Plain arithmetic whose value is beyond the size bounds (`9^{9^{9}}`, `10^{10^{10}}`, `99999999!`)."""
+
+
 def _plain_groups(text: str) -> str:
     """Thousands separators removed (`1,000,000` `11,\\\\!111` `14{,}916` `1 000`); a lone `1000,99` or `0,111`
     (a comma that cannot be a thousands group) read as a decimal comma."""
@@ -96,13 +100,15 @@ class _Parser:
         if self.peek() == "^":
             self.take()
             exponent = self.unary()
-            if exponent.denominator != 1 or abs(exponent) > MAX_EXPONENT:
-                raise _Refused("exponent not a small integer")
+            if exponent.denominator != 1:
+                raise _Refused("exponent not an integer")
+            if abs(exponent) > MAX_EXPONENT and abs(base) not in (0, 1):
+                raise _TooLarge("exponent too large")
             if base == 0 and exponent < 0:
                 raise _Refused("zero to a negative power")
             size = max(abs(base.numerator), abs(base.denominator)).bit_length()
             if size * abs(exponent) > MAX_DIGITS * 4:
-                raise _Refused("too large")
+                raise _TooLarge("too large")
             return base ** int(exponent)
         return base
 
@@ -116,8 +122,10 @@ class _Parser:
         value = self.atom()
         while self.peek() == "!":
             self.take()
-            if value.denominator != 1 or not 0 <= value <= MAX_FACTORIAL:
-                raise _Refused("factorial of a non-small integer")
+            if value.denominator != 1 or value < 0:
+                raise _Refused("factorial of a non-integer")
+            if value > MAX_FACTORIAL:
+                raise _TooLarge("factorial too large")
             result = 1
             for k in range(2, int(value) + 1):
                 result *= k
@@ -137,7 +145,7 @@ class _Parser:
             return numerator / denominator
         if token[0].isdigit() or token[0] == ".":
             if len(token) > MAX_DIGITS:
-                raise _Refused("too many digits")
+                raise _TooLarge("too many digits")
             return Fraction(token)
         raise _Refused(f"unexpected {token!r}")
 
@@ -152,6 +160,20 @@ class _Parser:
                 self.tokens.insert(self.index, token[1:])
             return Fraction(int(token[0]))
         raise _Refused("bad \\frac argument")
+
+
+def beyond_bounds(text: str) -> bool:
+    """Whether `text` is plain arithmetic whose exact value is too large to compute (a number, but not a size
+    any sensible gold has: it equals nothing but itself)."""
+    if not text or len(text) > 2000:
+        return False
+    try:
+        _Parser(_tokens(_plain_groups(text))).parse()
+    except _TooLarge:
+        return True
+    except (_Refused, ValueError, ZeroDivisionError, OverflowError, RecursionError):
+        return False
+    return False
 
 
 def evaluate(text: str) -> Fraction | None:

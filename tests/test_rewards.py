@@ -28,7 +28,9 @@ GOOD = "<think> 2 + 2 is 4 </think> <answer> 4 </answer>"
     ("<think>a</think> <answer>4", False, 0.0, 0.0),                          # truncated
     ("4", False, 0.0, 0.0),                                                   # no tags
     ("", False, 0.0, 0.0),                                                    # empty
-    ("<think>a</think> <answer></answer>", False, 1.0, 1.0),                 # empty answer is still well formed
+    ("<think>a</think> <answer></answer>", False, 0.0, 0.0),                 # an empty answer is no answer
+    ("<think>a</think> <answer> \n\t </answer>", False, 0.0, 0.0),          # nor is a blank one
+    ("<Think>a</Think> <Answer> </Answer>", False, 0.0, 0.0),
     ("<think>a</think></answer><answer>4</answer>", False, 0.0, 0.0),         # tag spam
 ])
 def test_format(completion, prefilled, strict, lenient):
