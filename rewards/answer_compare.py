@@ -45,6 +45,7 @@ _CURRENCY = re.compile(r"\\\$|\$|€|£|\\euro\b|\\pounds\b")
 _FRAC_VARIANTS = re.compile(r"\\[dtc]frac")
 _SINGLE_LETTER = re.compile(r"^\(?([A-E])\)?$")
 _CHOICE_GOLD = re.compile(r"^\(?([A-E])\)?(?:[\s.:]|$)")
+_CHOICE_IN_TEXT = re.compile(r"(?<![A-Za-z0-9\\])\(([A-E])\)(?![A-Za-z0-9])|(?<![A-Za-z0-9\\(])([A-E])(?![A-Za-z0-9)])")
 _ELLIPSIS = re.compile(r"^(?:\\[lc]?dots|\\ldots|\\cdots|\.\.\.|…)$")
 
 
@@ -129,11 +130,11 @@ def choice_letter_of_answer(pred: str) -> str | None:
     alone = _SINGLE_LETTER.match(text)
     if alone:
         return alone.group(1)
-    for match in re.finditer(r"(?<![A-Za-z\\])\(?([A-E])\)?(?![A-Za-z])", text):
+    for match in _CHOICE_IN_TEXT.finditer(text):
         before = text[max(0, match.start() - 12):match.start()].lower()
         if re.search(r"\b(?:not|n't be|n't|isn't|or)\s*$", before):
             continue
-        return match.group(1)
+        return match.group(1) or match.group(2)
     return None
 
 
