@@ -125,11 +125,17 @@ def choice_letter_of_gold(gold: str) -> str | None:
 
 
 def choice_letter_of_answer(pred: str) -> str | None:
-    """The answer's choice: a lone letter, else the first standalone A-E not negated (`not A`, `can't be A`)."""
+    """The answer's choice: a lone letter (`D`, `(D)`, `D. Alina`); in prose, the first standalone A-E that is not
+    negated (`not A`, `can't be A`); None for anything else (`D+1` is no choice)."""
     text = pred.strip()
     alone = _SINGLE_LETTER.match(text)
     if alone:
         return alone.group(1)
+    leading = re.match(r"\(?([A-E])\)?(?=[\s.。,，:：、]|[^\x00-\x7f])", text)  # `D. it can't be A`, `B。不是 A`
+    if leading and not re.match(r"[-+*/^=<>_{}\\]", text[leading.end():].lstrip(" .:")):
+        return leading.group(1)
+    if not re.search(r"[^\W\d_]{2,}\W+[^\W\d_]{2,}", text):  # not prose: `D+1` is no choice
+        return None
     for match in _CHOICE_IN_TEXT.finditer(text):
         before = text[max(0, match.start() - 12):match.start()].lower()
         if re.search(r"\b(?:not|n't be|n't|isn't|or)\s*$", before):
