@@ -542,9 +542,9 @@ def symbolic_agree(gold: str, pred: str) -> bool:
     """math-verify's verdict (gold first) on LaTeX, with plain text rewritten; a numeric "equal" of two exact
     constants is confirmed at 50 digits (math-verify rounds to 6 places), and a decimal answer that stands for
     an exact gold must be its correct rounding."""
-    gold_parsed = parse_gold_symbolic(gold)
-    if not gold_parsed and plain_to_latex(gold) != gold:
-        gold_parsed = parse_gold_symbolic(plain_to_latex(gold))
+    plain_gold = plain_to_latex(gold)
+    gold_parsed = parse_gold_symbolic(plain_gold) if plain_gold != gold and "\\" not in gold else ()
+    gold_parsed = gold_parsed or parse_gold_symbolic(gold) or parse_gold_symbolic(plain_gold)
     if not gold_parsed:
         return False
     pred_parsed = _mv_parse(pred)

@@ -236,7 +236,7 @@ def _closing_number(text: str) -> str | None:
     last sentence that has one (`Therefore, there are 12 distinct sequences.`); in a short text of words with
     one number and no operators (`Soucis : 2,74 $ a..`), that number. None otherwise."""
     if not _PROSE.search(text):
-        if re.search(r"[\\^*/=+]|\d\s*-\s*\d", text):
+        if re.search(r"[\\^*/=+]|\d\s*-\s*\d|[A-Za-z]\s*\(", text):  # an expression or `sqrt(2)`
             return None
         numbers = _STANDALONE_NUMBER.findall(text)
         return numbers[0] if len(numbers) == 1 and re.search(r"[a-zA-Z]{2,}", text) else None

@@ -22,7 +22,7 @@ MAX_DIGITS = 20000
 MIN_APPROXIMATION_DIGITS = 4  # a decimal answer must carry this many significant digits to stand for an exact gold
 
 _GROUPED = re.compile(r"(?<![\d.])[1-9]\d{0,2}(?:(?:,|\{,\}|\\!|\\,|,\\!| (?=\d{3}))\d{3})+(?![\d])")
-_TOKEN = re.compile(r"\s*(\d+\.\d*|\.\d+|\d+|\\frac|\\dfrac|\\tfrac|\\cdot|\\times|\\div|[-+*/^(){}!])")
+_TOKEN = re.compile(r"\s*(\d+\.\d*|\.\d+|\d+|\\frac|\\dfrac|\\tfrac|\\sqrt|\\cdot|\\times|\\div|[-+*/^(){}!])")
 
 
 class _Refused(Exception):
@@ -138,6 +138,14 @@ class _Parser:
             value = self.sum()
             self.take(")" if token == "(" else "}")
             return value
+        if token == "\\sqrt":  # exact only: the root of a rational square (`\\sqrt{16}`), else not plain arithmetic
+            radicand = self.argument()
+            if radicand < 0:
+                raise _Refused("root of a negative number")
+            root = Fraction(_exact_root(radicand.numerator), _exact_root(radicand.denominator))
+            if root * root != radicand:
+                raise _Refused("irrational root")
+            return root
         if token in ("\\frac", "\\dfrac", "\\tfrac"):
             numerator, denominator = self.argument(), self.argument()
             if denominator == 0:
@@ -160,6 +168,12 @@ class _Parser:
                 self.tokens.insert(self.index, token[1:])
             return Fraction(int(token[0]))
         raise _Refused("bad \\frac argument")
+
+
+def _exact_root(value: int) -> int:
+    from math import isqrt
+
+    return isqrt(value)
 
 
 def beyond_bounds(text: str) -> bool:
@@ -236,6 +250,7 @@ def numbers_agree(gold: str, pred: str) -> bool | None:
                                     or (pred_places is not None and pred_places > gold_places
                                         and significant_digits(pred) >= 6)):
         return approximates(pred_value, gold)  # the gold is a rounding of the answer
-    if pred_places is not None and gold_places is None and significant_digits(pred) >= MIN_APPROXIMATION_DIGITS:
-        return approximates(gold_value, pred)  # the answer is a rounding of an exact gold
+    if pred_places is not None and (gold_places is None or gold_places > pred_places) \
+            and significant_digits(pred) >= MIN_APPROXIMATION_DIGITS:
+        return approximates(gold_value, pred)  # the answer is a rounding of an exact (or finer) gold
     return False

@@ -63,7 +63,13 @@ def numeric_text(text: str) -> str | None:
     if len(approximately) > 1:  # `x \approx 11`: the value after the last approximation sign
         answer = approximately[-1].strip()
     value = assigned_value(answer)
-    return value if value is not None else answer
+    if value is not None:
+        return value
+    sides = answer.split("=")
+    if len(sides) > 1 and evaluate(sides[-1].strip()) is not None:  # `\\sqrt{4} = 2`: the value it arrives at
+        return sides[-1].strip()
+    bracketed = re.fullmatch(r"\[\s*([^\[\],;]+?)\s*\]", answer)  # `[-3]`: one value in brackets
+    return bracketed.group(1) if bracketed else answer
 
 
 def numeric_answer(text: str) -> Fraction | None:
