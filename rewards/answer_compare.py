@@ -67,7 +67,7 @@ def normalise(answer: str) -> str:
     percent = bool(_PERCENT.search(text))
     text = _PERCENT.sub("", text)
     text = _CURRENCY.sub("", text)
-    text = re.sub(r"\\text\s*\{\s*(?:and|or)\s*\}", " and ", text)
+    text = re.sub(r"\\text\s*\{\s*(and|or)\s*\}", r" \1 ", text)
     previous = None
     while previous != text:  # `\text{ cm}` after a number is a unit; elsewhere `\text{X}` is X
         previous = text
@@ -119,6 +119,8 @@ def choice_letter_of_gold(gold: str) -> str | None:
     if not match:
         return None
     rest = gold.strip()[match.end():].strip()
+    if gold.strip().startswith("(") and rest and not rest.startswith(("=", "+", "-", "*", "/", "^", ",")):
+        return match.group(1)  # `(A) 5`: the choice and its value
     if rest and not re.fullmatch(r"[A-Za-z][A-Za-z .,'-]*", rest.split("\n")[0]):  # `C = 5` is not a choice
         return None
     return match.group(1)
@@ -196,12 +198,15 @@ def region(text: str):
         variable, text = _IN.split(text, maxsplit=1)
         if not re.fullmatch(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*", variable):
             return None
-    pieces = [piece.strip() for piece in re.split(r"\\cup|∪", text)]
-    intervals = [_interval(piece) for piece in pieces]
-    if all(intervals) and intervals:
-        return tuple(intervals)
-    if len(pieces) != 1:
-        return None
+    pieces = [piece.strip() for piece in re.split(r"\\cup|∪|\bor\b|\\text\{\s*or\s*\}", text)]
+    if len(pieces) > 1:  # `[a, b) \cup (c, d]`, `x < -3 or x > 3`
+        parts = [region(piece) for piece in pieces]
+        if not all(parts):
+            return None
+        return tuple(interval for part in parts for interval in part)
+    interval = _interval(text)
+    if interval:
+        return (interval,)
     parts = _RELATION_SPLIT.split(text)
     if len(parts) == 3:  # x < b, b > x
         left, relation, right = (part.strip() for part in parts)
@@ -388,6 +393,13 @@ def sequences_agree(gold: str, pred: str) -> bool | None:
     if not (gold_names and pred_names):  # compare values when only one side names them
         gold_elements = [_strip_name(e) for e in gold_elements]
         pred_elements = [_strip_name(e) for e in pred_elements]
+    if gold_kind.startswith("matrix") != pred_kind.startswith("matrix"):  # a column vector written as a tuple
+        matrix_kind = gold_kind if gold_kind.startswith("matrix") else pred_kind
+        other_kind = pred_kind if gold_kind.startswith("matrix") else gold_kind
+        vector = re.fullmatch(r"matrix(\d+)x1|matrix1x(\d+)", matrix_kind)
+        if not vector or other_kind != "ordered()" or len(gold_elements) != len(pred_elements):
+            return False
+        return all(_element_equal(g, p) for g, p in zip(gold_elements, pred_elements))
     if gold_kind.startswith("matrix") or pred_kind.startswith("matrix"):
         return gold_kind == pred_kind and all(_element_equal(g, p) for g, p in zip(gold_elements, pred_elements))
     if gold_kind.startswith("ordered") or pred_kind.startswith("ordered"):

@@ -22,7 +22,7 @@ MAX_DIGITS = 20000
 MIN_APPROXIMATION_DIGITS = 4  # a decimal answer must carry this many significant digits to stand for an exact gold
 
 _GROUPED = re.compile(r"(?<![\d.])[1-9]\d{0,2}(?:(?:,|\{,\}|\\!|\\,|,\\!| (?=\d{3}))\d{3})+(?![\d])")
-_TOKEN = re.compile(r"\s*(\d+\.\d*|\.\d+|\d+|\\frac|\\dfrac|\\tfrac|\\sqrt|\\cdot|\\times|\\div|[-+*/^(){}!])")
+_TOKEN = re.compile(r"\s*(\d*\.\d*\\overline\{\d+\}|\d+(?:\.\d*)?[eE][-+]?\d+|\d+\.\d*|\.\d+|\d+|\\frac|\\dfrac|\\tfrac|\\sqrt|\\cdot|\\times|\\div|[-+*/^(){}!])")
 
 
 class _Refused(Exception):
@@ -154,6 +154,17 @@ class _Parser:
         if token[0].isdigit() or token[0] == ".":
             if len(token) > MAX_DIGITS:
                 raise _TooLarge("too many digits")
+            if "\\overline" in token:  # `0.\\overline{3}` = 1/3, `0.1\\overline{6}` = 1/6
+                head, repeat = token.split("\\overline")
+                whole, _, fixed = head.partition(".")
+                repeat = repeat.strip("{}")
+                value = Fraction(int(whole or "0")) + (Fraction(int(fixed), 10 ** len(fixed)) if fixed else 0)
+                return value + Fraction(int(repeat), (10 ** len(repeat) - 1) * 10 ** len(fixed))
+            if "e" in token.lower():
+                mantissa, exponent = re.split("[eE]", token)
+                if abs(int(exponent)) > MAX_EXPONENT:
+                    raise _TooLarge("exponent too large")
+                return Fraction(mantissa) * Fraction(10) ** int(exponent)
             return Fraction(token)
         raise _Refused(f"unexpected {token!r}")
 
