@@ -128,7 +128,7 @@ def choice_letter_of_gold(gold: str) -> str | None:
 
 def choice_letter_of_answer(pred: str) -> str | None:
     """The answer's choice: a lone letter (`D`, `(D)`, `D. Alina`); in prose, the first standalone A-E that is not
-    negated (`not A`, `can't be A`); None for anything else (`D+1` is no choice)."""
+    negated (`not A`, `can't be A`); None for a hedge (`A or B`) and anything else (`D+1` is no choice)."""
     text = pred.strip()
     alone = _SINGLE_LETTER.match(text)
     if alone:
@@ -138,12 +138,17 @@ def choice_letter_of_answer(pred: str) -> str | None:
         return leading.group(1)
     if not re.search(r"[^\W\d_]{2,}\W+[^\W\d_]{2,}", text):  # not prose: `D+1` is no choice
         return None
+    chosen, negated = [], False
     for match in _CHOICE_IN_TEXT.finditer(text):
-        before = text[max(0, match.start() - 12):match.start()].lower()
-        if re.search(r"\b(?:not|n't be|n't|isn't|or)\s*$", before):
+        before = text[max(0, match.start() - 14):match.start()].lower()
+        if re.search(r"\bor\s*$", before):  # `A or B`: an alternative, negated or not like the letter before it
+            if not negated:
+                return None  # hedging between two choices is no answer
             continue
-        return match.group(1) or match.group(2)
-    return None
+        negated = bool(re.search(r"(?:\bnot|n't|n't be|isn't|\bnever)\s*$|不是\s*$", before))
+        if not negated:
+            chosen.append(match.group(1) or match.group(2))
+    return chosen[0] if chosen else None
 
 
 def choice_letters(gold: str, pred: str) -> bool | None:

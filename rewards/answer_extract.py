@@ -180,7 +180,7 @@ def _phrase_value(answer: str) -> str:
     leading = _LEADING_NUMBER.match(stripped)
     if leading:
         return leading.group(1)
-    numbers = _IS_NUMBER.findall(stripped)
+    numbers = _affirmed(_IS_NUMBER, stripped)
     if numbers:
         return numbers[-1]
     if _PROSE.search(stripped):
@@ -188,7 +188,7 @@ def _phrase_value(answer: str) -> str:
         if len(latex) == 1:
             return latex[0]
         # "Janeth aura encore 220 $ à payer d'ici 12 mois": the first number
-        numbers = _STANDALONE_NUMBER.findall(stripped)
+        numbers = _affirmed(_STANDALONE_NUMBER, stripped)
         if numbers and not re.search(r"[\\^*/=+]", stripped):
             return numbers[0]
     return _closing_number(stripped) or stripped
@@ -226,7 +226,7 @@ def final_answer(text: str) -> str | None:
     if phrase is not None and (phrase[3] or last_span is None or last_span[0] < phrase[1]):
         return _phrase_value(phrase[2])
     if last_span is not None:
-        after = _IS_NUMBER.findall(text[last_span[1]:])
+        after = _affirmed(_IS_NUMBER, text[last_span[1]:])
         return after[-1] if after else (_closing_number(text[last_span[1]:]) or last_span[2].strip())
     return _closing_number(text) or text.strip()
 
@@ -238,17 +238,26 @@ def _closing_number(text: str) -> str | None:
     if not _PROSE.search(text):
         if re.search(r"[\\^*/=+]|\d\s*-\s*\d|[A-Za-z]\s*\(", text):  # an expression or `sqrt(2)`
             return None
-        numbers = _STANDALONE_NUMBER.findall(text)
+        numbers = _affirmed(_STANDALONE_NUMBER, text)
         return numbers[0] if len(numbers) == 1 and re.search(r"[a-zA-Z]{2,}", text) else None
     sentences = [s for s in re.split(r"(?<!\d)\.(?!\d)|[。！？!?؟।\n]", text) if s.strip() and not _HOPE.search(s)]
     for sentence in reversed(sentences):
-        numbers = _STANDALONE_NUMBER.findall(sentence)
+        numbers = _affirmed(_STANDALONE_NUMBER, sentence)
         if numbers:
             if len(numbers) == 1:
                 return numbers[0]
-            closing = _CLOSING_NUMBER.findall(sentence.rstrip() + ".")
+            closing = _affirmed(_CLOSING_NUMBER, sentence.rstrip() + ".")
             return closing[-1] if closing else None
     return None
+
+
+_NEGATION = re.compile(r"(?:\bnot|n't|\bnever|\bno|\bnicht|\bpas|\bnon|不是|不)\s*(?:\w+\s+)?$", re.IGNORECASE)
+
+
+def _affirmed(pattern, text: str) -> list[str]:
+    """pattern's first group at each match that is not negated just before (`not 10`, `isn't 5`, `不是 3`)."""
+    return [match.group(1) for match in pattern.finditer(text)
+            if not _NEGATION.search(text[max(0, match.start() - 20):match.start()])]
 
 
 _HOPE = re.compile(r"\bI hope\b|\bhope it is correct\b", re.IGNORECASE)

@@ -37,6 +37,8 @@ from rewards.numeric import numeric_accuracy, numeric_answer
     ("Haley总共有99颗弹珠。", "99"),
     ("Réponse: Janeth aura encore 220 $ à payer d'ici 12 mois.", "220"),
     ("Final Answer: **73**", "73"),
+    ("The answer is not 5", "not 5"),                              # a negated number is not the answer
+    ("the number is not 10 which is 1,000.99€", "1,000.99"),
     ("so #### 42", "42"),
     ("Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $", "\\frac{1}{2} \\$ = \\frac{10}{9}"),  # \$ is not a delimiter
     ("   ", None),
@@ -79,7 +81,9 @@ def test_normalise(raw, normal):
     ("1000,99", Fraction(100099, 100)), ("0,111", Fraction(111, 1000)), (".4", Fraction(2, 5)),
     ("\\frac{1}{2^{98}}", Fraction(1, 2 ** 98)), ("\\frac3{3}", Fraction(1)), ("\\frac12", Fraction(1, 2)),
     ("2^{10}", Fraction(1024)), ("-\\frac{10}{9}", Fraction(-10, 9)), ("(9+1)", Fraction(10)), ("2/(-3)", Fraction(-2, 3)),
-    ("3245/5", Fraction(649)), ("5!", Fraction(120)),
+    ("3245/5", Fraction(649)), ("5!", Fraction(120)), ("\\sqrt{16}", Fraction(4)), ("\\sqrt{\\frac{9}{4}}", Fraction(3, 2)),
+    ("0.\\overline{3}", Fraction(1, 3)), ("0.1\\overline{6}", Fraction(1, 6)), ("1e2", Fraction(100)),
+    ("1.5 \\times 10^{3}", Fraction(1500)),
     ("3x", None), ("\\sqrt{2}", None), ("12:00", None), ("x=3", None), ("1/0", None), ("", None), ("32, 349", None),
 ])
 def test_evaluate(text, value):
@@ -130,6 +134,10 @@ def test_same_text(gold, pred, verdict):
     ("(C)", "B", False),
     ("x", "x", None),                                            # not a choice: another layer decides
     ("C = 5", "C", None),
+    ("(A) 5", "A", True),                                        # a choice gold with its value
+    ("A", "I think it is A or B", False),                        # a hedge is no answer
+    ("C", "D+1", False),                                         # a letter in an expression is no choice
+    ("B", "B。不是 A", True),
 ])
 def test_choice_letters(gold, pred, verdict):
     assert choice_letters(gold, pred) is verdict
@@ -161,6 +169,8 @@ def test_region(text, intervals):
     ("m \\ge \\sqrt{2}", "m \\in [\\sqrt{2}, +\\infty)", True),
     ("(0, 12.5)", "0 < x < 12.5", True),
     ("x < 3", "(-\\infty, 3]", False),
+    ("(-\\infty, -3) \\cup (3, \\infty)", "x < -3 or x > 3", True),
+    ("(-\\infty, -3) \\cup (3, \\infty)", "x < -3 or x \\ge 3", False),
     ("x \\ge 5", "x \\le 5", False),
     ("[0, 1)", "(0, 1)", None),                                  # two plain intervals: the sequence layer
 ])
@@ -196,6 +206,8 @@ def test_sequence(text, parsed):
     ("p=5,q=2;p=7,q=2", "(5,2),(7,2)", True),
     ("[0,1)", "(0,1)", False),
     ("32349", "32, 349", False),
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "(1, 2)", True),     # a column vector written as a tuple
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "(2, 1)", False),
     ("7", "8", None),
 ])
 def test_sequences_agree(gold, pred, verdict):
