@@ -17,12 +17,15 @@ pool workers), as before.
 """
 
 import functools
+import logging
 import re
 from fractions import Fraction
 
 from rewards.exact_numbers import approximates, beyond_bounds, decimal_places, evaluate
 from rewards.exact_numbers import numbers_agree as _exact_numbers_agree
 from rewards.exact_numbers import significant_digits
+
+log = logging.getLogger("zero_rl.rewards.answers")
 
 PARSE_TIMEOUT_S = 5
 VERIFY_TIMEOUT_S = 5
@@ -588,6 +591,55 @@ def symbolic_agree(gold: str, pred: str) -> bool:
     return _exactly_equal(gold_value, pred_value)
 
 
+def _equation_difference(text: str):
+    """`lhs = rhs` read by math-verify as the sympy expression lhs - rhs; None when it is not one equation."""
+    import sympy
+
+    if text.count("=") != 1 or re.search(r"[<>]|\\[lg]e\b|\\ne\b", text) or len(_top_level_split(text, ",;")) > 1:
+        return None
+    parsed = _mv_parse(plain_to_latex(text) if "\\" not in text else text)
+    if not parsed or not isinstance(parsed[0], sympy.Eq):
+        return None
+    lhs, rhs = parsed[0].lhs, parsed[0].rhs
+    if not (isinstance(lhs, sympy.Expr) and isinstance(rhs, sympy.Expr)):
+        return None  # `D = (0, 1)`: a set or a tuple is named, not an equation solved
+    return lhs - rhs
+
+
+def equations_agree(gold: str, pred: str) -> bool | None:
+    """Two equations in the same variables are the same relation when lhs - rhs of one is a constant non-zero
+    multiple of the other's (`2x+4y-3=0` = `y = -x/2 + 3/4`, `x^2/4 + y^2/3 = 1` = `x^2/16 + y^2/12 = 1/4`),
+    checked at three positive rational points; None when either side is not one equation."""
+    import sympy
+
+    gold_difference = _equation_difference(gold)
+    pred_difference = _equation_difference(pred) if gold_difference is not None else None
+    if gold_difference is None or pred_difference is None:
+        return None
+    symbols = gold_difference.free_symbols | pred_difference.free_symbols
+    if not symbols or len(symbols) > 3 or gold_difference.free_symbols != pred_difference.free_symbols:
+        return None if not symbols else False
+    ordered = sorted(symbols, key=str)
+    ratios = []
+    try:
+        for point in _PROBE_POINTS:
+            values = {s: sympy.Rational(point.numerator + 3 * k, point.denominator + k) for k, s in enumerate(ordered)}
+            g = sympy.N(gold_difference.subs(values), 50)
+            p = sympy.N(pred_difference.subs(values), 50)
+            if not (g.is_number and p.is_number) or g.has(sympy.zoo, sympy.nan) or p.has(sympy.zoo, sympy.nan):
+                return None
+            if abs(p) < sympy.Float("1e-40") or abs(g) < sympy.Float("1e-40"):
+                if (abs(p) < sympy.Float("1e-40")) != (abs(g) < sympy.Float("1e-40")):
+                    return False
+                continue
+            ratios.append(g / p)
+    except Exception:  # noqa: BLE001 - what sympy cannot evaluate, math-verify decides
+        return None
+    if len(ratios) < 2:
+        return None
+    return all(abs(r - ratios[0]) <= sympy.Float("1e-30") * max(abs(ratios[0]), 1) for r in ratios)
+
+
 _PROBE_POINTS = (Fraction(7, 3), Fraction(11, 5), Fraction(29, 7))
 
 
@@ -633,6 +685,22 @@ def equivalent_single(gold: str, pred: str) -> bool:
     return symbolic_agree(gold, pred)
 
 
+def _decide(layer, gold: str, pred: str) -> bool | None:
+    """layer(gold, pred); a layer that fails on odd input passes (None) to the next, logged, instead of crashing
+    the reward (math-verify's own errors and timeouts, in the last layer, still raise and are counted)."""
+    try:
+        return layer(gold, pred)
+    except (TimeoutError, RecursionError) as error:
+        if isinstance(error, TimeoutError):
+            raise
+        log.warning("answer layer %s gave up on %r vs %r: RecursionError", layer.__name__, gold[:80], pred[:80])
+        return None
+    except Exception as error:  # noqa: BLE001 - a layer's bug on odd input must not become a crash
+        log.warning("answer layer %s failed on %r vs %r: %s: %s", layer.__name__, gold[:80], pred[:80],
+                    type(error).__name__, error)
+        return None
+
+
 def equivalent(gold: str, pred: str) -> bool:
     """Whether the normalised answer `pred` equals the normalised `gold` (the module docstring's layers)."""
     if not pred:
@@ -640,7 +708,7 @@ def equivalent(gold: str, pred: str) -> bool:
     if len(gold) > MAX_ANSWER_CHARS or len(pred) > MAX_ANSWER_CHARS:
         return _compact(gold) == _compact(pred)
     for layer in (same_text, choice_letters, numbers_agree):
-        verdict = layer(gold, pred)
+        verdict = _decide(layer, gold, pred)
         if verdict is not None:
             return verdict
     if beyond_bounds(pred) or beyond_bounds(gold):  # `9^{9^{9}}`: no sympy call (it would not return)
@@ -649,8 +717,8 @@ def equivalent(gold: str, pred: str) -> bool:
         value = assigned_value(gold) or assigned_value(pred)
         if value is not None:
             return equivalent(value, pred) if "=" in gold else equivalent(gold, value)
-    for layer in (regions_agree, sequences_agree):
-        verdict = layer(gold, pred)
+    for layer in (regions_agree, sequences_agree, equations_agree):
+        verdict = _decide(layer, gold, pred)
         if verdict is not None:
             return verdict
     return symbolic_agree(gold, pred)

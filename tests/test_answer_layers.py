@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import pytest
 
-from rewards.answer_compare import (assigned_value, choice_letters, equivalent, normalise, numbers_agree,
+from rewards.answer_compare import (assigned_value, choice_letters, equations_agree, equivalent, normalise, numbers_agree,
                                     plain_to_latex, region, regions_agree, same_text, sequence, sequences_agree,
                                     symbolic_agree)
 from rewards.answer_extract import boxed_answer, final_answer, math_spans
@@ -220,6 +220,18 @@ def test_sequences_agree(gold, pred, verdict):
 ])
 def test_assigned_value(text, value):
     assert assigned_value(text) == value
+
+
+@pytest.mark.parametrize("gold,pred,verdict", [
+    ("2x+4y-3=0", "y = -1/2*x + 3/4", True),                     # the same line solved for y
+    ("x^2/4 + y^2/3 = 1", "x^2/16 + y^2/12 = 1/4", True),        # both sides scaled
+    ("x^2/4 + y^2/3 = 1", "x^2/16 + y^2/12 = 1", False),         # another ellipse
+    ("x = 3", "3 = x", True), ("x = 3", "y = 3", False), ("y = x", "y = -x", False),
+    ("x = 3", "x^2 = 9", False),                                 # not a constant multiple: another solution set
+    ("3", "3", None), ("x < 3", "x < 3", None), ("x = 1, y = 2", "x = 1, y = 2", None),
+])
+def test_equations_agree(gold, pred, verdict):
+    assert equations_agree(gold, pred) is verdict
 
 
 @pytest.mark.parametrize("plain,latex", [
