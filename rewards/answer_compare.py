@@ -393,7 +393,10 @@ def sequences_agree(gold: str, pred: str) -> bool | None:
             return equivalent_single(one[1][0], other) if gold_sequence is None else equivalent_single(gold, one[1][0])
         if one[0].startswith("matrix"):
             return None  # a matrix against an expression (`A + B`): the symbolic layer evaluates it
-        return None if len(_distinct(one[1])) == 1 else False
+        distinct = _distinct(one[1])
+        if len(distinct) != 1:
+            return False  # several values against one: a hedge or a different answer
+        return _element_equal(distinct[0], pred) if gold_sequence else _element_equal(gold, distinct[0])
     gold_kind, gold_elements = gold_sequence
     pred_kind, pred_elements = pred_sequence
     gold_names = all(_NAME.match(e) for e in gold_elements)
@@ -430,9 +433,11 @@ def sequences_agree(gold: str, pred: str) -> bool | None:
 
 
 def _distinct(elements: list[str]) -> list[str]:
+    """Elements with repeats dropped: the same spelling, or the same exact number (`\\frac{1}{2} or 0.5`)."""
     seen, out = set(), []
     for element in elements:
-        key = _compact(element)
+        value = evaluate(element)
+        key = ("number", value) if value is not None else ("text", _compact(element))
         if key not in seen:
             seen.add(key)
             out.append(element)

@@ -18,7 +18,7 @@ _CHAT_DEBRIS = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end_of_text)\
 _CONNECTOR_TOKENS = re.compile(r"\\(?:quad|qquad|text|textbf|mathrm|hspace|;|,|:|!)|\\[()\[\]]|[${}(),;:.&\\]|\s+")
 _MAX_CONNECTOR_WORDS = 6
 _ANSWER_PHRASE = re.compile(r"(?:final\s+answer|answer|réponse|respuesta|antwort|risposta|resposta|ответ|答案|答|"
-                            r"الإجابة|उत्तर)\s*(?:is|est|es|ist|è|é|:|：|=|\*\*:?)\s*(?:\*\*)?\s*(?:the\s+final\s+answer\s+is\s*)?",
+                            r"الإجابة|उत्तर)\s*(?:is|est|es|ist|è|é|是|为|為|:|：|=|\*\*:?)\s*(?:\*\*)?\s*(?:the\s+final\s+answer\s+is\s*)?",
                             re.IGNORECASE)
 _NUMBER_TEXT = r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?"
 _IS_NUMBER = re.compile(r"\bis\s+(" + _NUMBER_TEXT + r")(?![\d,]|\.\d|[a-zA-Z]|\s*[-+*/^=(\\])")
@@ -239,7 +239,10 @@ def _closing_number(text: str) -> str | None:
         if re.search(r"[\\^*/=+]|\d\s*-\s*\d|[A-Za-z]\s*\(", text):  # an expression or `sqrt(2)`
             return None
         numbers = _affirmed(_STANDALONE_NUMBER, text)
-        return numbers[0] if len(numbers) == 1 and re.search(r"[a-zA-Z]{2,}", text) else None
+        return numbers[0] if len(numbers) == 1 and re.search(r"[^\W\d_]{2,}", text) else None
+    sentence_list = _LIST_AFTER_VERB.search(text.strip().rstrip("."))
+    if sentence_list:  # "The solutions are x = 2 and x = 3"
+        return sentence_list.group(1)
     sentences = [s for s in re.split(r"(?<!\d)\.(?!\d)|[。！？!?؟।\n]", text) if s.strip() and not _HOPE.search(s)]
     for sentence in reversed(sentences):
         numbers = _affirmed(_STANDALONE_NUMBER, sentence)
@@ -260,6 +263,8 @@ def _affirmed(pattern, text: str) -> list[str]:
             if not _NEGATION.search(text[max(0, match.start() - 20):match.start()])]
 
 
+_VALUE = r"(?:[a-z]\s*=\s*)?-?\d[\d,]*(?:\.\d+)?(?:/\d+)?"
+_LIST_AFTER_VERB = re.compile(r"\b(?:are|is|be|were)\s+(" + _VALUE + r"(?:\s*(?:,\s*and|,\s*or|,|and|or)\s*" + _VALUE + r")+)$")
 _HOPE = re.compile(r"\bI hope\b|\bhope it is correct\b", re.IGNORECASE)
 
 

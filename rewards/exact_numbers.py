@@ -151,6 +151,12 @@ class _Parser:
             if denominator == 0:
                 raise _Refused("division by zero")
             return numerator / denominator
+        if token.isdigit() and self.peek() in ("\\frac", "\\dfrac", "\\tfrac"):  # `1\\frac{4}{5}`: a mixed number
+            self.take()
+            numerator, denominator = self.argument(), self.argument()
+            if denominator == 0 or numerator.denominator != 1 or denominator.denominator != 1:
+                raise _Refused("bad mixed number")
+            return Fraction(int(token)) + numerator / denominator
         if token[0].isdigit() or token[0] == ".":
             if len(token) > MAX_DIGITS:
                 raise _TooLarge("too many digits")

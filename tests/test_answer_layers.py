@@ -35,6 +35,8 @@ from rewards.numeric import numeric_accuracy, numeric_answer
     ("Therefore, there are 12 distinct sequences. I hope it is correct. <|im_start|>user", "12"),
     ("the number is not 10 which is 1,000.99€", "1,000.99"),
     ("Haley总共有99颗弹珠。", "99"),
+    ("答案是 5", "5"),
+    ("The solutions are x = 2 and x = 3", "x = 2 and x = 3"),
     ("Réponse: Janeth aura encore 220 $ à payer d'ici 12 mois.", "220"),
     ("Final Answer: **73**", "73"),
     ("The answer is not 5", "not 5"),                              # a negated number is not the answer
@@ -83,7 +85,7 @@ def test_normalise(raw, normal):
     ("2^{10}", Fraction(1024)), ("-\\frac{10}{9}", Fraction(-10, 9)), ("(9+1)", Fraction(10)), ("2/(-3)", Fraction(-2, 3)),
     ("3245/5", Fraction(649)), ("5!", Fraction(120)), ("\\sqrt{16}", Fraction(4)), ("\\sqrt{\\frac{9}{4}}", Fraction(3, 2)),
     ("0.\\overline{3}", Fraction(1, 3)), ("0.1\\overline{6}", Fraction(1, 6)), ("1e2", Fraction(100)),
-    ("1.5 \\times 10^{3}", Fraction(1500)),
+    ("1.5 \\times 10^{3}", Fraction(1500)), ("1\\frac{4}{5}", Fraction(9, 5)), ("-2\\frac{1}{2}", Fraction(-5, 2)),
     ("3x", None), ("\\sqrt{2}", None), ("12:00", None), ("x=3", None), ("1/0", None), ("", None), ("32, 349", None),
 ])
 def test_evaluate(text, value):
@@ -201,6 +203,8 @@ def test_sequence(text, parsed):
     ("12:00", "1:00", False),
     ("\\pm 2021", "-2021, 2021", True),
     ("\\pm 2021", "2021", False),
+    ("\\frac{1}{2}", "\\frac{1}{2} or 0.5", True),                  # one value written twice
+    ("3", "3 or 4", False),                                      # a hedge
     ("a_3 = 2, a_{37} = 19", "a_{37} = 19, a_3 = 2", True),
     ("AB=4,CD=5", "4, 5", True),
     ("p=5,q=2;p=7,q=2", "(5,2),(7,2)", True),
