@@ -38,11 +38,14 @@ _SPACING = re.compile(r"(?<!\\)\\[,;:! ]|\\q?quad\b|\\displaystyle|\\[hv]space\*
 _SIZING = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![a-zA-Z])\s*\\?")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\circ\b|\\degree\b")
 _TEXT_COMMAND = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
-_UNIT_WORD = (r"(?:square\s+|cubic\s+)?(?:units?|cm|mm|km|m|meters?|metres?|inches|inch|in|feet|foot|ft|yards?|miles?|"
-              r"degrees?|deg|radians?|rad|seconds?|sec|s|minutes?|min|hours?|hrs?|h|days?|weeks?|years?|grams?|g|kg|"
-              r"pounds?|lbs?|dollars?|cents?|euros?|yuan|liters?|litres?|L|ml|mph|people|students|ways|points|"
+_UNIT_WORD = (r"(?:square\s+|cubic\s+)?(?:units?|cm|mm|km|meters?|metres?|inches|inch|feet|foot|ft|yards?|miles?|"
+              r"degrees?|deg|radians?|rad|seconds?|sec|minutes?|min|hours?|hrs?|days?|weeks?|years?|grams?|kg|"
+              r"pounds?|lbs?|dollars?|cents?|euros?|yuan|liters?|litres?|ml|mph|people|students|ways|points|"
               r"percent|percentage|pct|apples|cookies|marbles|pages|books|times)")
-_UNITS_AFTER_NUMBER = re.compile(r"(?<=[\d}])\s*(?:" + _UNIT_WORD + r")(?:\s*\^\s*\{?\d\}?|²|³)?\s*$", re.IGNORECASE)
+# a one-letter unit (`5 m`, `3 s`) only after a space: `2m` glued is more often 2 times a variable m
+_ONE_LETTER_UNIT = r"(?:m|s|h|g|L|in)"
+_UNITS_AFTER_NUMBER = re.compile(r"(?:(?<=[\d}])\s*" + _UNIT_WORD + r"|(?<=\d)\s+" + _ONE_LETTER_UNIT + r")"
+                                 r"(?:\s*\^\s*\{?\d\}?|²|³)?\s*$", re.IGNORECASE)
 _PERCENT = re.compile(r"\\%|%|\s*\b(?:percent|percentage|pct)\b", re.IGNORECASE)
 _CURRENCY = re.compile(r"\\\$|\$|€|£|\\euro\b|\\pounds\b")
 _FRAC_VARIANTS = re.compile(r"\\[dtc]frac")
@@ -75,7 +78,8 @@ def normalise(answer: str) -> str:
     while previous != text:  # `\text{ cm}` after a number is a unit; elsewhere `\text{X}` is X
         previous = text
         text = re.sub(r"(?<=[\d}])\s*" + _TEXT_COMMAND.pattern + r"(?:\s*\^\s*\{?\d\}?)?\s*$",
-                      lambda m: "" if re.fullmatch(r"\s*" + _UNIT_WORD + r"\s*", m.group(1), re.IGNORECASE) else m.group(0),
+                      lambda m: "" if re.fullmatch(r"\s*(?:" + _UNIT_WORD + "|" + _ONE_LETTER_UNIT + r")\s*", m.group(1),
+                                                   re.IGNORECASE) else m.group(0),
                       text)
         text = _TEXT_COMMAND.sub(lambda m: m.group(1), text)
     text = _UNITS_AFTER_NUMBER.sub("", text)
@@ -109,7 +113,8 @@ def same_text(gold: str, pred: str) -> bool | None:
     g, p = _compact(gold), _compact(pred)
     if g == p:
         return True
-    if re.fullmatch(r"[A-Za-z ]{2,}", gold) and gold.lower().split() == pred.lower().split():
+    if re.fullmatch(r"[A-Za-z ]{2,}", gold) and re.search("[a-z]", gold) \
+            and gold.lower().split() == pred.lower().split():  # `Even` = `even`; `AB` (a segment) is not `ab`
         return True
     return None
 
