@@ -1,19 +1,25 @@
-"""Is an extracted answer equal to the gold? A chain of small layers, each a pure function that either decides
-(True/False) or passes (None) to the next:
+"""Is an extracted answer equal to the gold? `normalise` both, then a chain of small layers, each a pure function
+that decides (True/False) or passes (None) to the next:
 
-1. `same_text`        normalised strings are equal (`\\dfrac12` = `\\frac{1}{2}`, `\\text{Even}` = `Even`)
-2. `choice_letters`   the gold is a multiple-choice letter (`C`, `(D) Alina`): compare the answer's letter
+1. `same_text`        the normalised spellings are equal (`\\dfrac12` = `\\frac{1}{2}`, `\\text{Even}` = `even`)
+2. `choice_letters`   the gold is a multiple-choice letter (`C`, `(D) Alina`): the answer must pick that letter
+                      (a lone or leading letter, or the first one prose does not negate; `A or B` is a hedge)
 3. `numbers_agree`    both sides are plain arithmetic: exact rationals (rewards.exact_numbers); a different exact
-                      value is never accepted, a rounded decimal only at its own precision
-4. `regions_agree`    intervals and relations over one variable (`x \\in [-2,7]` = `-2 \\le x \\le 7`)
-5. `sequences_agree`  tuples, sets, lists: `(a, b)` ordered, `\\{a, b\\}` and bare `a, b` unordered, `\\ldots`
-                      holds its place, `x = 3` names are dropped, `\\pm` expands; elements compared by this chain
-6. `symbolic_agree`   math-verify (gold first), with plain-text math (`pi/2`, `exp(16)`, `2*x`) rewritten as
-                      LaTeX, then a high-precision check that a numeric "equal" is not a 6-place rounding
+                      value is never accepted, a rounded decimal only at its own precision; `10%` = `10` = `0.1`
+   (`assigned_value`  when only one side is `name = value`, the value is compared: `(p,q) = (3,2)` vs `(3,2)`)
+4. `regions_agree`    sets of reals: intervals, unions and relations (`x \\in [-2,7]` = `-2 \\le x \\le 7`)
+5. `sequences_agree`  tuples, sets, lists and matrices: `(a, b)` ordered, `\\{a, b\\}` and bare `a, b` unordered,
+                      `\\ldots` holds its place, `\\pm` expands, names are dropped; elements go through this chain
+6. `equations_agree`  one equation each: lhs - rhs are constant multiples (`2x+4y-3=0` = `y = -x/2 + 3/4`)
+7. `symbolic_agree`   math-verify (gold first), plain-text math (`pi/2`, `exp(16)`, `2*x`) rewritten as LaTeX;
+                      a numeric "equal" of two exact constants is re-checked at 50 digits (math-verify rounds to 6
+                      places: `1/2004!` = `1/2006!` for it), and an identity sympy cannot prove for a symbol of
+                      unknown sign is checked at probe points (`\\sqrt{1/n}` = `1/\\sqrt{n}`)
 
+Answers beyond the size bounds (`9^{9^{9}}`) equal nothing but their own spelling and never reach sympy.
 math-verify runs with `raise_on_error=True`: its timeouts raise TimeoutError and its failures ValueError, which
-the scorer counts; they never become a silent 0. Its alarms need the main thread of a process (the scorer's
-pool workers), as before.
+the scorer counts; they never become a silent 0. A failure inside layers 1-6 on odd input is logged and the
+next layer decides. math-verify's alarms need a process's main thread (the scorer's pool workers), as before.
 """
 
 import functools

@@ -1,13 +1,18 @@
 """The final answer of a piece of text (an `<answer>` body, a whole completion, or a gold written as a solution).
 
-`final_answer(text)` tries, in order, and returns the first that exists:
-1. the last `\\boxed{}` (or `\\fbox{}`), joined with the boxes just before it when only a few connecting words
-   stand between them (`\\boxed{(2, 2)} \\quad\\text{and}\\quad \\boxed{(6, 2)}` -> `(2, 2), (6, 2)`);
-2. the text after the last "answer is" / "answer:" phrase, unless a math span starts after that sentence;
-3. the last math span `$...$`, `$$...$$`, `\\(...\\)`, `\\[...\\]` (an escaped `\\$` is a dollar sign, not a delimiter),
-   or a plain "is <number>" after it (`the domain of $f(x)$ is 19.`);
-4. the whole text.
-Chat-template debris a base model runs into (`<|im_start|>user ...`) is cut first. Each step is a pure function.
+`final_answer(text)` takes the first of these that exists:
+1. the last `\\boxed{}` / `\\fbox{}`, joined with the boxes before it that only a short connector separates
+   (`\\boxed{(2, 2)} \\quad\\text{and}\\quad \\boxed{(6, 2)}` -> `(2, 2), (6, 2)`) -- unless a "final answer is"
+   phrase comes after the last box (then the box was a step);
+2. several math spans with only "and" / "or" / commas around them, joined (`$1$ and $2$` -> `1, 2`);
+3. the text after the last "answer is" / "answer:" phrase (8 languages), unless a math span starts after it:
+   a span or number it starts with, an "is <number>" in it, else the number that closes it;
+4. the last math span `$...$`, `$$...$$`, `\\(...\\)`, `\\[...\\]` (an escaped `\\$` is a dollar sign, never a
+   delimiter; a "span" that is prose is two currency dollars), or a plain "is <number>" after it;
+5. in prose, the number closing the last sentence that has one (`... which is 1,000.99€`, `总共有99颗弹珠。`) or a
+   list after a verb (`the solutions are x = 2 and x = 3`); negated numbers (`not 10`) never count;
+6. the whole text.
+Markdown bold, a GSM8K `####` line and chat-template debris (`<|im_start|>user ...`) are handled first.
 """
 
 import re
