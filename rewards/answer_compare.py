@@ -148,8 +148,12 @@ def choice_letter_of_answer(pred: str) -> str | None:
     if alone:
         return alone.group(1)
     leading = re.match(r"\(?([A-E])\)?(?=[\s.。,，:：、]|[^\x00-\x7f])", text)  # `D. it can't be A`, `B。不是 A`
-    if leading and not re.match(r"[-+*/^=<>_{}\\]", text[leading.end():].lstrip(" .:")):
-        return leading.group(1)
+    if leading:
+        rest = text[leading.end():].lstrip(" .:")
+        if re.match(r"(?:,|;|or\b|and\b|&)\s*(?:\\text\{)?\(?[A-E]\b|,?\s*\\text|,\s*\(", rest):
+            return None  # `A, B`, `(C), (C)X`, `A or B`: several choices are no choice
+        if not re.match(r"[-+*/^=<>_{}\\]", rest):
+            return leading.group(1)
     if not re.search(r"[^\W\d_]{2,}\W+[^\W\d_]{2,}", text):  # not prose: `D+1` is no choice
         return None
     chosen, negated = [], False
@@ -737,7 +741,25 @@ def equivalent(gold: str, pred: str) -> bool:
         verdict = _decide(layer, gold, pred)
         if verdict is not None:
             return verdict
+    if stray_words(gold, pred):
+        return False  # math-verify would read `not 0` as n*o*t*0 = 0
     return symbolic_agree(gold, pred)
+
+
+_MATH_WORDS = {"sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "log",
+               "ln", "lg", "exp", "sqrt", "pi", "infty", "inf", "infinity", "max", "min", "gcd", "lcm", "det", "mod",
+               "pmod", "bmod", "deg", "dim", "ker", "arg", "lim", "sum", "prod", "int", "and", "or", "oo", "cdot", "times"}
+_PLAIN_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")
+
+
+def stray_words(gold: str, pred: str) -> bool:
+    """Whether the answer has a plain word (not a LaTeX command, a function name, or a word of the gold): prose
+    such as `not 0` is no expression, whatever a LaTeX parser makes of its letters."""
+    if re.search(r"\\text|\\mathrm|\\operatorname", gold + pred):
+        return False  # text answers: their words are compared by math-verify's string layer
+    gold_words = {word.lower() for word in _PLAIN_WORD.findall(gold)}
+    return any(word.lower() not in _MATH_WORDS and word.lower() not in gold_words
+               for word in _PLAIN_WORD.findall(pred))
 
 
 _ASSIGNED = re.compile(r"^([^=<>]+?)=([^=<>]+)$")

@@ -26,15 +26,16 @@ _ANSWER_PHRASE = re.compile(r"(?:final\s+answer|answer|réponse|respuesta|antwor
                             r"الإجابة|उत्तर)\s*(?:is|est|es|ist|è|é|是|为|為|:|：|=|\*\*:?)\s*(?:\*\*)?\s*(?:the\s+final\s+answer\s+is\s*)?",
                             re.IGNORECASE)
 _NUMBER_TEXT = r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?"
-_IS_NUMBER = re.compile(r"\bis\s+(" + _NUMBER_TEXT + r")(?![\d,]|\.\d|[a-zA-Z]|\s*[-+*/^=(\\])")
+_NOT_ALONE = r"(?!\s*(?:,|;|\bor\b|\band\b|/)\s*[-$\d])"  # `9 or 8`, `9, 8`: a list (or a hedge), not one number
+_IS_NUMBER = re.compile(r"\bis\s+(" + _NUMBER_TEXT + r")(?![\d,_]|\.\d|[a-zA-Z]|\s*[-+*/^=(\\])" + _NOT_ALONE)
 # a number closing a sentence, with at most two words (a unit, "ago") after it: `... which is 1,000.99€`
 _CLOSING_NUMBER = re.compile(r"(?<![0-9A-Za-z.^_/\\])(" + _NUMBER_TEXT + r")\s*(?:[€£¥$]|[^\s\d.!?。！？।]+(?:\s+[^\s\d.!?。！？।]+)?)?\s*"
                              r"(?:\.(?!\d)|\.\.|[!。！？؟।]|$)")
 # prose: three words in a row, or a run of four letters of a script without spaces between words (Chinese)
 _PROSE = re.compile(r"(?:(?<![\\\w{])[^\W\d_]{2,}(?![\w{]).*?){3}|[^\W\d_a-zA-Z]{4,}", re.DOTALL)
 _SPAN_CONNECTORS = re.compile(r"\b(?:and|or|also|und|oder|et|ou|y|o)\b|[和或及]|[,;.:]|\\q?quad|\\text\{\s*(?:and|or)\s*\}|\s+")
-_LEADING_NUMBER = re.compile(r"(" + _NUMBER_TEXT + r")(?![\d,]|\.\d|[a-zA-Z(]|\s*[-+*/^=\\])")
-_STANDALONE_NUMBER = re.compile(r"(?<![0-9A-Za-z.^_/\\])(" + _NUMBER_TEXT + r")(?![0-9/^])")
+_LEADING_NUMBER = re.compile(r"(" + _NUMBER_TEXT + r")(?![\d,_]|\.\d|[a-zA-Z(]|\s*[-+*/^=\\])" + _NOT_ALONE)
+_STANDALONE_NUMBER = re.compile(r"(?<![0-9A-Za-z.^_/\\])(" + _NUMBER_TEXT + r")(?![0-9/^_])")
 _LATEX_TOKEN = re.compile(r"(?<![^\s(（])\(?([^\s()（）\u3000-\u9fff]*\\[a-zA-Z]+\{[^\s\u3000-\u9fff]*?)\)?(?=[\s)）]|$)")
 _MARKDOWN_BOLD = re.compile(r"(?<![\w)])\*\*|\*\*(?![\w(])")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)(?!\d)|[。！？!?؟।]|\n|\bI hope\b")
@@ -232,7 +233,13 @@ def final_answer(text: str) -> str | None:
         return _phrase_value(phrase[2])
     if last_span is not None:
         after = _affirmed(_IS_NUMBER, text[last_span[1]:])
-        return after[-1] if after else (_closing_number(text[last_span[1]:]) or last_span[2].strip())
+        if after:
+            return after[-1]
+        inside = last_span[2].strip()
+        words = re.findall(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z{])", inside)
+        if len(words) > 1:  # `$? just about 1$`: words and a number inside the span
+            inside = _closing_number(inside) or inside
+        return _closing_number(text[last_span[1]:]) or inside
     return _closing_number(text) or text.strip()
 
 
@@ -240,14 +247,14 @@ def _closing_number(text: str) -> str | None:
     """In prose (three words in a row), the number that closes its last sentence, or the one number of the
     last sentence that has one (`Therefore, there are 12 distinct sequences.`); in a short text of words with
     one number and no operators (`Soucis : 2,74 $ a..`), that number. None otherwise."""
+    sentence_list = _LIST_AFTER_VERB.search(text.strip().rstrip("."))
+    if sentence_list:  # "The solutions are x = 2 and x = 3", "$x$ is 9 or 8"
+        return sentence_list.group(1)
     if not _PROSE.search(text):
         if re.search(r"[\\^*/=+]|\d\s*-\s*\d|[A-Za-z]\s*\(", text):  # an expression or `sqrt(2)`
             return None
         numbers = _affirmed(_STANDALONE_NUMBER, text)
         return numbers[0] if len(numbers) == 1 and re.search(r"[^\W\d_]{2,}", text) else None
-    sentence_list = _LIST_AFTER_VERB.search(text.strip().rstrip("."))
-    if sentence_list:  # "The solutions are x = 2 and x = 3"
-        return sentence_list.group(1)
     sentences = [s for s in re.split(r"(?<!\d)\.(?!\d)|[。！？!?؟।\n]", text) if s.strip() and not _HOPE.search(s)]
     for sentence in reversed(sentences):
         numbers = _affirmed(_STANDALONE_NUMBER, sentence)
@@ -268,7 +275,7 @@ def _affirmed(pattern, text: str) -> list[str]:
             if not _NEGATION.search(text[max(0, match.start() - 20):match.start()])]
 
 
-_VALUE = r"(?:[a-z]\s*=\s*)?-?\d[\d,]*(?:\.\d+)?(?:/\d+)?"
+_VALUE = r"(?:[a-z]\s*=\s*)?-?\d[\d,]*(?:\.\d+)?(?:/\d+)?(?:_\{?\d+\}?)?"
 _LIST_AFTER_VERB = re.compile(r"\b(?:are|is|be|were)\s+(" + _VALUE + r"(?:\s*(?:,\s*and|,\s*or|,|and|or)\s*" + _VALUE + r")+)$")
 _HOPE = re.compile(r"\bI hope\b|\bhope it is correct\b", re.IGNORECASE)
 

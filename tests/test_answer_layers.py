@@ -7,7 +7,7 @@ import pytest
 
 from rewards.answer_compare import (assigned_value, choice_letters, equations_agree, equivalent, normalise, numbers_agree,
                                     plain_to_latex, region, regions_agree, same_text, sequence, sequences_agree,
-                                    symbolic_agree)
+                                    stray_words, symbolic_agree)
 from rewards.answer_extract import boxed_answer, final_answer, math_spans
 from rewards.exact_numbers import beyond_bounds, evaluate
 from rewards.exact_numbers import numbers_agree as exact_numbers_agree
@@ -40,6 +40,8 @@ from rewards.numeric import numeric_accuracy, numeric_answer
     ("Réponse: Janeth aura encore 220 $ à payer d'ici 12 mois.", "220"),
     ("Final Answer: **73**", "73"),
     ("The answer is not 5", "not 5"),                              # a negated number is not the answer
+    ("The answer is 9 or 8", "9 or 8"),                            # a hedge stays a list (and fails a single gold)
+    ("$x$ is 52_8 or 62_8", "52_8 or 62_8"),
     ("the number is not 10 which is 1,000.99€", "1,000.99"),
     ("so #### 42", "42"),
     ("Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $", "\\frac{1}{2} \\$ = \\frac{10}{9}"),  # \$ is not a delimiter
@@ -140,6 +142,7 @@ def test_same_text(gold, pred, verdict):
     ("A", "I think it is A or B", False),                        # a hedge is no answer
     ("C", "D+1", False),                                         # a letter in an expression is no choice
     ("B", "B。不是 A", True),
+    ("C", "(C), (D)", False), ("A", "A, B, C, D, E", False),     # listing choices is no choice
 ])
 def test_choice_letters(gold, pred, verdict):
     assert choice_letters(gold, pred) is verdict
@@ -216,6 +219,16 @@ def test_sequence(text, parsed):
 ])
 def test_sequences_agree(gold, pred, verdict):
     assert sequences_agree(gold, pred) is verdict
+
+
+@pytest.mark.parametrize("gold,pred,stray", [
+    ("0", "not 0", True),                                        # math-verify reads it as n*o*t*0
+    ("2", "two apples", True),
+    ("\\sin x", "\\sin x", False), ("2\\pi r", "2 \\pi r", False), ("\\log_2 n", "log(n)/log(2)", False),
+    ("ab", "ab", False),                                         # the gold's own words
+])
+def test_stray_words(gold, pred, stray):
+    assert stray_words(gold, pred) is stray
 
 
 @pytest.mark.parametrize("text,value", [
