@@ -90,6 +90,7 @@ def normalise(answer: str) -> str:
         text = _TEXT_COMMAND.sub(lambda m: m.group(1), text)
     text = _UNITS_AFTER_NUMBER.sub("", text)
     text = text.replace("\\neq", "\\ne").replace("!=", "\\ne").replace("\\ne", " \\ne ")
+    text = re.sub(r"≈", "\\\\approx ", text)
     text = text.replace(">=", "\\ge").replace("<=", "\\le").replace("\\geq", "\\ge").replace("\\leq", "\\le")
     text = text.replace("\\gt", ">").replace("\\lt", "<").replace("\\geqslant", "\\ge").replace("\\leqslant", "\\le")
     text = re.sub(r"\s+", " ", text).strip().rstrip(".").strip()
@@ -526,7 +527,33 @@ def _mv_parse(text: str) -> list:
         raise TimeoutError(f"math-verify parse timed out after {PARSE_TIMEOUT_S} s on {text[:100]!r}") from error
     except Exception:
         return []  # an answer math-verify cannot read is not equal to anything it can
+    if parsed and not _read_whole(text, parsed[0]):
+        return []  # math-verify read a fragment (`2` out of `\\hbar \\omega(v+1/2) - ...`): not this answer
     return parsed
+
+
+_LETTER = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")
+_CONSTANT_LETTERS = {"e", "i"}
+
+
+def _read_whole(text: str, expression) -> bool:
+    """Whether math-verify's reading keeps every variable letter of the text: when its LaTeX parse fails it falls
+    back to a fragment (a number inside the formula, the last equation), which must not stand for the answer."""
+    import sympy
+
+    without_text = re.sub(r"\\(?:text|mathrm|mbox|operatorname)\s*\{[^{}]*\}|_\{[^{}]*\}|_\w|\\[A-Za-z]+", " ", text)
+    raw = set(_LETTER.findall(without_text)) - _CONSTANT_LETTERS
+    letters = {letter.lower() for letter in raw}
+    if len(letters) < len(raw):
+        return False  # `N` and `n`: math-verify folds the case of symbols, so it would read them as one
+    if not letters or not isinstance(expression, sympy.Basic):
+        return True
+    try:
+        names = {str(symbol)[0].lower() for symbol in expression.free_symbols}
+        names |= {type(function).__name__[0].lower() for function in expression.atoms(sympy.Function)}
+    except Exception:  # noqa: BLE001 - an object without symbols: nothing to check against
+        return True
+    return letters <= names
 
 
 @functools.lru_cache(maxsize=4096)
@@ -731,6 +758,12 @@ def equivalent(gold: str, pred: str) -> bool:
         verdict = _decide(layer, gold, pred)
         if verdict is not None:
             return verdict
+    approximate = re.split(r"\\approx(?![a-zA-Z])", pred)
+    if len(approximate) == 2 and "\\approx" not in gold:  # `A \\approx B`: the answer is A (or B when A names it)
+        stated, rounded = (part.strip() for part in approximate)
+        if assigned_value(stated + " = 0") is not None or not stated:
+            return equivalent(gold, rounded)
+        return equivalent(gold, stated)
     if beyond_bounds(pred) or beyond_bounds(gold):  # `9^{9^{9}}`: no sympy call (it would not return)
         return False
     if ("=" in gold) != ("=" in pred):  # `(p,q) = (3,2)` against `(3,2)`
@@ -771,10 +804,15 @@ def assigned_value(text: str) -> str | None:
     match = _ASSIGNED.match(text.strip())
     if not match:
         return None
-    name = re.sub(r"_\{[^{}]*\}|_\w", "", match.group(1)).strip()
-    if not re.search(r"[A-Za-z]", name) or re.search(r"[\d+\-*/^\\]", name):
+    if not _NAMING.fullmatch(match.group(1).strip()):
         return None
     return match.group(2).strip() or None
+
+
+_SYMBOL = r"[A-Za-z](?:_\{[^{}]*\}|_\w)?"
+# what may stand left of `=` to name a value: `x`, `a_{37}`, `(p,q)`, `|AB|`, `f(x)`, `AB`, `V_1:V_2`, `S_{MBCN}:S`
+_NAMING = re.compile(r"(?:" + _SYMBOL + r"|\(\s*" + _SYMBOL + r"(?:\s*,\s*" + _SYMBOL + r")*\s*\)|\|[A-Za-z]{1,3}\||"
+                     r"[A-Za-z]\([a-z]\)|[A-Z]{2,3}|" + _SYMBOL + r"\s*:\s*" + _SYMBOL + r")")
 
 
 def answers_match(gold_answer: str, pred_answer: str) -> bool:

@@ -173,7 +173,7 @@ def phrase_answer(text: str) -> tuple[int, int, str, bool] | None:
     return (last.start(), last.end() + len(answer), cleaned, strong) if cleaned else None
 
 
-def _phrase_value(answer: str) -> str:
+def _phrase_value(answer: str, read_prose: bool = True) -> str:
     """The answer a phrase gives: a math span it starts with, a number it starts with (`7.78`, `-3`), an
     "is <number>" in it (`The largest $n$ is 34`), the number closing it, else its text."""
     stripped = re.sub(r'^(?:\\?["\'])+|(?:\\?["\'])+$', "", answer.strip()).strip()
@@ -189,6 +189,8 @@ def _phrase_value(answer: str) -> str:
     numbers = _affirmed(_IS_NUMBER, stripped)
     if numbers:
         return numbers[-1]
+    if not read_prose:
+        return stripped
     if _PROSE.search(stripped):
         latex = _LATEX_TOKEN.findall(stripped)  # "每份应该是 (\\frac{2}{5}) 吨": the one LaTeX expression
         if len(latex) == 1:
@@ -209,8 +211,10 @@ def _unwrap_single_span(answer: str) -> str:
     return stripped
 
 
-def final_answer(text: str) -> str | None:
-    """The final answer of `text` (see the module docstring), stripped; None for blank text."""
+def final_answer(text: str, read_prose: bool = True) -> str | None:
+    """The final answer of `text` (see the module docstring), stripped; None for blank text. With
+    `read_prose=False` (for golds, which are answers already) prose is never reduced to a number in it."""
+    closing = _closing_number if read_prose else (lambda _text: None)
     text = _MARKDOWN_BOLD.sub("", strip_chat_debris(text))
     if not text.strip():
         return None
@@ -222,7 +226,7 @@ def final_answer(text: str) -> str | None:
     phrase = phrase_answer(text)
     if boxed is not None:
         if phrase is not None and phrase[3] and phrase[0] > boxes(text)[-1][1]:
-            return _phrase_value(phrase[2])  # `\boxed{255}` of a step, then "The final answer is $10,455$"
+            return _phrase_value(phrase[2], read_prose)  # `\boxed{255}` of a step, then "The final answer is $10,455$"
         return boxed
     spans = [span for span in math_spans(text) if span[2].strip() and not _PROSE.search(span[2])]
     joined = _joined_spans(text, spans)
@@ -230,7 +234,7 @@ def final_answer(text: str) -> str | None:
         return joined
     last_span = spans[-1] if spans else None
     if phrase is not None and (phrase[3] or last_span is None or last_span[0] < phrase[1]):
-        return _phrase_value(phrase[2])
+        return _phrase_value(phrase[2], read_prose)
     if last_span is not None:
         after = _affirmed(_IS_NUMBER, text[last_span[1]:])
         if after:
@@ -238,9 +242,9 @@ def final_answer(text: str) -> str | None:
         inside = last_span[2].strip()
         words = re.findall(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z{])", inside)
         if len(words) > 1:  # `$? just about 1$`: words and a number inside the span
-            inside = _closing_number(inside) or inside
-        return _closing_number(text[last_span[1]:]) or inside
-    return _closing_number(text) or text.strip()
+            inside = closing(inside) or inside
+        return closing(text[last_span[1]:]) or inside
+    return closing(text) or text.strip()
 
 
 def _closing_number(text: str) -> str | None:
@@ -253,6 +257,8 @@ def _closing_number(text: str) -> str | None:
     if not _PROSE.search(text):
         if re.search(r"[\\^*/=+]|\d\s*-\s*\d|[A-Za-z]\s*\(", text):  # an expression or `sqrt(2)`
             return None
+        if re.search(r"\b(?:not|no|never|isn't|nicht|pas)\b|n't\b|不是", text, re.IGNORECASE):
+            return None  # `not -2, -2`: a short negated answer states nothing
         numbers = _affirmed(_STANDALONE_NUMBER, text)
         return numbers[0] if len(numbers) == 1 and re.search(r"[^\W\d_]{2,}", text) else None
     sentences = [s for s in re.split(r"(?<!\d)\.(?!\d)|[。！？!?؟।\n]", text) if s.strip() and not _HOPE.search(s)]

@@ -60,7 +60,7 @@ def parse_gold(gold: str) -> str:
         if unclosed < 0 or not _balanced_braces(text[unclosed + len("\\boxed{"):]):
             raise ValueError(f"the gold answer {gold!r} has unbalanced braces; fix the data row")
         text = text[unclosed + len("\\boxed{"):]
-    answer = final_answer(text)
+    answer = final_answer(text, read_prose=False)
     normalised = normalise(answer) if answer is not None else ""
     if not normalised:
         raise ValueError(f"the gold answer {gold!r} is blank (nothing to compare with); fix the data row")
