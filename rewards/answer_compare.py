@@ -66,7 +66,7 @@ def normalise(answer: str) -> str:
     """A canonical spelling of an extracted answer: delimiters, sizing, spacing, unit words, `\\text{}` wrappers,
     `\\dfrac`, degrees and currency removed; percent kept as a trailing `%`."""
     text = answer.strip()
-    text = re.sub(r"^\*+|\*+$", "", text).strip()  # markdown bold
+    text = re.sub(r"^\*+|\*+$", "", text).strip().rstrip(".").strip()  # markdown bold, a closing full stop
     for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if text.startswith(left) and text.endswith(right) and len(text) > len(left) + len(right):
             text = text[len(left):-len(right)].strip()

@@ -25,7 +25,8 @@ _MAX_CONNECTOR_WORDS = 6
 _ANSWER_PHRASE = re.compile(r"(?:final\s+answer|answer|réponse|respuesta|antwort|risposta|resposta|ответ|答案|答|"
                             r"الإجابة|उत्तर)\s*(?:is|est|es|ist|è|é|是|为|為|:|：|=|\*\*:?)\s*(?:\*\*)?\s*(?:the\s+final\s+answer\s+is\s*)?",
                             re.IGNORECASE)
-_NUMBER_TEXT = r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?"
+# a number: thousands groups `1,000`, a decimal comma that cannot be a group `2,74`, a fraction `2/3`, a percent
+_NUMBER_TEXT = r"-?\$?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+,\d{1,2}(?![\d,])|\d+)(?:\.\d+)?(?:/\d+)?%?"
 _NOT_ALONE = r"(?!\s*(?:,|;|\bor\b|\band\b|/)\s*[-$\d])"  # `9 or 8`, `9, 8`: a list (or a hedge), not one number
 _IS_NUMBER = re.compile(r"\bis\s+(" + _NUMBER_TEXT + r")(?![\d,_]|\.\d|[a-zA-Z]|\s*[-+*/^=(\\])" + _NOT_ALONE)
 # a number closing a sentence, with at most two words (a unit, "ago") after it: `... which is 1,000.99€`
@@ -34,7 +35,8 @@ _CLOSING_NUMBER = re.compile(r"(?<![0-9A-Za-z.^_/\\])(" + _NUMBER_TEXT + r")\s*(
 # prose: three words in a row, or a run of four letters of a script without spaces between words (Chinese)
 _PROSE = re.compile(r"(?:(?<![\\\w{])[^\W\d_]{2,}(?![\w{]).*?){3}|[^\W\d_a-zA-Z]{4,}", re.DOTALL)
 _SPAN_CONNECTORS = re.compile(r"\b(?:and|or|also|und|oder|et|ou|y|o)\b|[和或及]|[,;.:]|\\q?quad|\\text\{\s*(?:and|or)\s*\}|\s+")
-_LEADING_NUMBER = re.compile(r"(" + _NUMBER_TEXT + r")(?![\d,_]|\.\d|[a-zA-Z(]|\s*[-+*/^=\\])" + _NOT_ALONE)
+_LEADING_NUMBER = re.compile(r"(" + _NUMBER_TEXT + r")(?![\d,_]|\.\d|[a-zA-Z(]|\s*[-+*/^=\\]|\s+[a-zA-Z](?![a-zA-Z]))"
+                             + _NOT_ALONE)  # `3 n` is a product, `3 cm` a number and its unit
 _STANDALONE_NUMBER = re.compile(r"(?<![0-9A-Za-z.^_/\\])(" + _NUMBER_TEXT + r")(?![0-9/^_])")
 _LATEX_TOKEN = re.compile(r"(?<![^\s(（])\(?([^\s()（）\u3000-\u9fff]*\\[a-zA-Z]+\{[^\s\u3000-\u9fff]*?)\)?(?=[\s)）]|$)")
 _MARKDOWN_BOLD = re.compile(r"(?<![\w)])\*\*|\*\*(?![\w(])")
@@ -166,11 +168,27 @@ def phrase_answer(text: str) -> tuple[int, int, str, bool] | None:
         return None
     last = matches[-1]
     rest = text[last.end():]
-    end = _SENTENCE_END.search(rest)
-    answer = rest[:end.start()] if end else rest
+    end = _sentence_end(rest)
+    answer = rest[:end] if end is not None else rest
     cleaned = answer.strip().strip("*").strip()
     strong = "final" in last.group(0).lower()
     return (last.start(), last.end() + len(answer), cleaned, strong) if cleaned else None
+
+
+def _sentence_end(text: str) -> int | None:
+    """Where the first sentence of `text` ends: a full stop, `!`, `?` (or their CJK forms) or a newline outside
+    math spans and braces; `\\!` and a factorial `100!` are not ends."""
+    spans = math_spans(text)
+    for match in _SENTENCE_END.finditer(text):
+        position = match.start()
+        if any(start <= position < end for start, end, _ in spans):
+            continue
+        if text[position] == "!" and (text[position - 1:position] == "\\" or text[position + 1:position + 2] not in ("", " ", "\n")):
+            continue
+        if text[:position].count("{") > text[:position].count("}"):
+            continue
+        return position
+    return None
 
 
 def _phrase_value(answer: str, read_prose: bool = True) -> str:

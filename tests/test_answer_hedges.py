@@ -1,5 +1,6 @@
-"""Reward hacks on the real MATH-500 golds: hedging between two answers, listing, negating, boxing a wrong answer
-next to the right one. Every form must score 0 for every gold (a policy under RL finds any form that pays)."""
+"""The real MATH-500 golds against reward hacks (hedging between two answers, listing, negating, boxing a wrong answer
+next to the right one: every form must score 0 for every gold, since a policy under RL finds any form that pays)
+and against the right answer in the wrappings models write (every form must score 1)."""
 
 import re
 
@@ -42,3 +43,22 @@ def test_hedging_forms_never_pay(golds, form):
             if math_accuracy(f"<think>w</think> <answer>{HEDGES[form](gold, wrong_variant(gold))}</answer>",
                              {"answer": gold}) != 0.0]
     assert paid == [], f"{form}: {len(paid)} golds paid, e.g. {paid[:5]}"
+
+
+WRAPPINGS = {
+    "phrase": lambda g: f"The answer is ${g}$.",
+    "final answer line": lambda g: f"Final Answer: The final answer is ${g}$. I hope it is correct.",
+    "markdown": lambda g: f"**Answer:** ${g}$",
+    "boxed in prose": lambda g: f"After simplifying, we get \\[ x = 3 \\] and therefore the result is $\\boxed{{{g}}}$.",
+    "answer colon": lambda g: f"Answer: {g}",
+    "display math": lambda g: f"\\[{g}\\]",
+    "dfrac": lambda g: g.replace("\\frac", "\\dfrac"),
+    "full stop": lambda g: f"{g}.",
+}
+
+
+@pytest.mark.parametrize("form", WRAPPINGS)
+def test_the_right_answer_in_common_wrappings_pays(golds, form):
+    unpaid = [gold for gold in golds
+              if math_accuracy(f"<think>w</think> <answer>{WRAPPINGS[form](gold)}</answer>", {"answer": gold}) != 1.0]
+    assert unpaid == [], f"{form}: {len(unpaid)} golds unpaid, e.g. {unpaid[:5]}"
