@@ -12,9 +12,9 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from rewards.answer_compare import assigned_value, normalise
+from rewards.answer_compare import assigned_value, normalise, numbers_agree
 from rewards.answer_extract import final_answer
-from rewards.exact_numbers import evaluate, numbers_agree
+from rewards.exact_numbers import evaluate
 from rewards.format import answer_body, parse_r1
 
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -58,24 +58,27 @@ def numeric_text(text: str) -> str | None:
     answer = final_answer(text.translate(_WIDE_DIGITS))
     if answer is None:
         return None
-    answer = normalise(answer).rstrip("%").strip()
+    answer = normalise(answer)
+    percent = "%" if answer.endswith("%") else ""
+    answer = answer.rstrip("%").strip()
     approximately = _APPROXIMATELY.split(answer)
     if len(approximately) > 1:  # `x \approx 11`: the value after the last approximation sign
         answer = approximately[-1].strip()
     value = assigned_value(answer)
-    if value is not None:
-        return value
-    sides = answer.split("=")
-    if len(sides) > 1 and evaluate(sides[-1].strip()) is not None:  # `\\sqrt{4} = 2`: the value it arrives at
-        return sides[-1].strip()
-    bracketed = re.fullmatch(r"\[\s*([^\[\],;]+?)\s*\]", answer)  # `[-3]`: one value in brackets
-    return bracketed.group(1) if bracketed else answer
+    if value is None:
+        sides = answer.split("=")
+        if len(sides) > 1 and evaluate(sides[-1].strip()) is not None:  # `\\sqrt{4} = 2`: the value it arrives at
+            value = sides[-1].strip()
+    if value is None:
+        bracketed = re.fullmatch(r"\[\s*([^\[\],;]+?)\s*\]", answer)  # `[-3]`: one value in brackets
+        value = bracketed.group(1) if bracketed else answer
+    return value + percent
 
 
 def numeric_answer(text: str) -> Fraction | None:
     """The exact number a piece of text answers with, or None when its answer is not a number."""
     spelled = numeric_text(text)
-    return evaluate(spelled) if spelled else None
+    return evaluate(spelled.rstrip("%")) if spelled else None
 
 
 def numeric_accuracy(completion: str, example: dict) -> float:
@@ -90,4 +93,4 @@ def numeric_accuracy(completion: str, example: dict) -> float:
     spelled = numeric_text(body)
     if not spelled:
         return 0.0
-    return 1.0 if numbers_agree(normalise(gold).rstrip("%"), spelled) else 0.0
+    return 1.0 if numbers_agree(normalise(gold), spelled) else 0.0  # `50%` = `50` = `0.5`
