@@ -47,9 +47,9 @@ def plain_math_verify(row: dict) -> float:
 
 def clear_caches() -> None:
     """Cold caches, so every timed pass parses every gold again (a training step sees each gold a few times)."""
-    from rewards import answer_compare, math_answer
+    from rewards import answer_compare, answer_symbolic, math_answer
 
-    for cached in (answer_compare.normalise, answer_compare.parse_gold_symbolic, math_answer.parse_gold):
+    for cached in (answer_compare.normalise, answer_symbolic.parse_gold_symbolic, math_answer.parse_gold):
         cached.cache_clear()
 
 

@@ -7,8 +7,9 @@ or the last math span `$...$` / `\\(...\\)`, else the body. Optional fall-backs,
 answer block: "boxed" (the last `\\boxed{}`s anywhere) and "last_number" (the last number anywhere). The gold
 goes through the same extraction, so a gold written as a whole solution or wrapped in `$...$` works.
 
-Comparison (`answers_equivalent`, rewards.answer_compare): asymmetric, gold first; see that module for the
-layers and why a different exact value is never accepted (math-verify alone rounds to 6 places).
+Comparison (`answers_equivalent`, rewards.answer_compare, rewards.answer_symbolic, rewards.exact_numbers):
+asymmetric, gold first; see those modules for the layers and why a different exact value is never accepted
+(math-verify alone rounds to 6 places).
 
 Never a silent 0: a blank gold raises ValueError (a data problem, counted per reward by the scorer); a
 math-verify timeout raises TimeoutError (counted as a timeout) and a math-verify failure ValueError. An answer
@@ -19,8 +20,9 @@ run on a process's main thread (the scorer's pool workers do); elsewhere the fai
 import functools
 import re
 
-from rewards.answer_compare import PARSE_TIMEOUT_S, VERIFY_TIMEOUT_S, answers_match, equivalent, normalise
+from rewards.answer_compare import answers_match, equivalent, normalise
 from rewards.answer_extract import boxed_answer, final_answer, last_boxed, strip_chat_debris
+from rewards.answer_symbolic import PARSE_TIMEOUT_S, VERIFY_TIMEOUT_S
 from rewards.format import answer_body
 
 __all__ = ["FALLBACKS", "PARSE_TIMEOUT_S", "VERIFY_TIMEOUT_S", "answers_equivalent", "extract_math_answer",

@@ -5,9 +5,9 @@ from fractions import Fraction
 
 import pytest
 
-from rewards.answer_compare import (assigned_value, choice_letters, equations_agree, equivalent, normalise, numbers_agree,
-                                    plain_to_latex, region, regions_agree, same_text, sequence, sequences_agree,
-                                    stray_words, symbolic_agree)
+from rewards.answer_compare import (assigned_value, choice_letters, equivalent, normalise, numbers_agree, region,
+                                    regions_agree, same_text, sequence, sequences_agree, stray_words)
+from rewards.answer_symbolic import equations_agree, plain_to_latex, symbolic_agree
 from rewards.answer_extract import boxed_answer, final_answer, math_spans
 from rewards.exact_numbers import beyond_bounds, evaluate
 from rewards.exact_numbers import numbers_agree as exact_numbers_agree
