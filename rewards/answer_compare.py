@@ -68,6 +68,7 @@ def normalise(answer: str) -> str:
     for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if text.startswith(left) and text.endswith(right) and len(text) > len(left) + len(right):
             text = text[len(left):-len(right)].strip()
+    text = _unicode_to_latex(text)
     text = _THOUSANDS.sub(",", text)
     text = text.replace("\\dots", "\\ldots").replace("\\cdots", "\\ldots").replace("...", "\\ldots")
     text = _SPACING.sub(" ", text)
@@ -97,6 +98,19 @@ def normalise(answer: str) -> str:
     return text + ("%" if percent else "")
 
 
+_UNICODE = {"−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "\\div ", "π": "\\pi ", "∞": "\\infty ",
+            "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "∈": "\\in ", "∪": "\\cup ", "±": "\\pm ", "²": "^{2}", "³": "^{3}",
+            "⁴": "^{4}", "½": "\\frac{1}{2}", "¼": "\\frac{1}{4}", "¾": "\\frac{3}{4}", "°": "^\\circ"}
+_UNICODE_PATTERN = re.compile("|".join(map(re.escape, _UNICODE)))
+_UNICODE_ROOT = re.compile(r"√\s*(\(([^()]*)\)|\{([^{}]*)\}|[\w.]+)")
+
+
+def _unicode_to_latex(text: str) -> str:
+    """`√2` -> `\\sqrt{2}`, `π` -> `\\pi`, `x²` -> `x^{2}`, `−3` -> `-3`, `≤` -> `\\le`: what models write in Unicode."""
+    text = _UNICODE_ROOT.sub(lambda m: "\\sqrt{" + (m.group(2) or m.group(3) or m.group(1)) + "}", text)
+    return _UNICODE_PATTERN.sub(lambda m: _UNICODE[m.group(0)], text)
+
+
 def _balanced(text: str) -> bool:
     depth = 0
     for character in text:
@@ -118,9 +132,13 @@ def same_text(gold: str, pred: str) -> bool | None:
     g, p = _compact(gold), _compact(pred)
     if g == p:
         return True
-    if re.fullmatch(r"[A-Za-z ]{2,}", gold) and re.search("[a-z]", gold) \
-            and gold.lower().split() == pred.lower().split():  # `Even` = `even`; `AB` (a segment) is not `ab`
-        return True
+    if re.fullmatch(r"[A-Za-z ]{2,}", gold) and re.search("[a-z]", gold):
+        if gold.lower().split() == pred.lower().split():  # `Even` = `even`; `AB` (a segment) is not `ab`
+            return True
+        stated = re.search(r"\b(?:is|are|be|answer:?)\s+(?:an?\s+|the\s+)?" + r"\s+".join(map(re.escape, gold.split()))
+                           + r"\W*$", pred, re.IGNORECASE)
+        if stated and not re.search(r"\b(?:not|never|neither|nor)\b|n't\b", pred, re.IGNORECASE):
+            return True  # a word answer closing a sentence: `The function is odd.`
     return None
 
 

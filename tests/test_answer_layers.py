@@ -75,6 +75,8 @@ def test_boxes_and_spans():
     ("x \\geq 5", "x \\ge 5"),
     ("{1,2,3}", "1,2,3"),
     ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"),  # row breaks kept
+    ("√(x+1)", "\\sqrt{x+1}"), ("2π", "2\\pi"), ("x²", "x^{2}"), ("−3", "-3"), ("x ≤ 3", "x \\le 3"),  # Unicode
+    ("2m", "2m"), ("5 m", "5"),                                  # a glued letter is a variable, a spaced one a unit
 ])
 def test_normalise(raw, normal):
     assert normalise(raw) == normal
@@ -123,6 +125,8 @@ def test_sizes_are_bounded():
 
 @pytest.mark.parametrize("gold,pred,verdict", [
     ("\\frac{1}{2}", "\\frac{1}{2}", True), ("Even", "even", True), ("x", "y", None), ("E", "e", None),
+    ("AB", "ab", None),                                          # a segment is not a product
+    ("odd", "The function is odd.", True), ("odd", "The function is not odd.", None),
 ])
 def test_same_text(gold, pred, verdict):
     assert same_text(gold, pred) is verdict
