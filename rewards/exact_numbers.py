@@ -208,13 +208,46 @@ def beyond_bounds(text: str) -> bool:
 
 
 def evaluate(text: str) -> Fraction | None:
-    """The exact value of `text` if it is plain bounded arithmetic on numbers, else None."""
+    """The exact value of `text` if it is plain bounded arithmetic on numbers (or an English number in words,
+    `twenty-five`), else None."""
     if not text or len(text) > 2000:
         return None
     try:
         return _Parser(_tokens(_plain_groups(text))).parse()
     except (_Refused, ValueError, ZeroDivisionError, OverflowError, RecursionError):
+        return number_in_words(text)
+
+
+_UNITS = {word: value for value, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_TENS = {word: 10 * value for value, word in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
+_SCALES = {"thousand": 10 ** 3, "million": 10 ** 6, "billion": 10 ** 9}
+
+
+def number_in_words(text: str) -> Fraction | None:
+    """`eighteen` -> 18, `twenty-five` -> 25, `one hundred and five` -> 105, `minus three` -> -3; None unless
+    the whole text is an English integer in words."""
+    words = re.sub(r"[-,]", " ", text.strip().lower()).split()
+    sign = 1
+    if words and words[0] in ("minus", "negative"):
+        sign, words = -1, words[1:]
+    words = [word for word in words if word != "and"]
+    if not words or len(words) > 12:
         return None
+    total, current = 0, 0
+    for word in words:
+        if word in _UNITS:
+            current += _UNITS[word]
+        elif word in _TENS:
+            current += _TENS[word]
+        elif word == "hundred" and current:
+            current *= 100
+        elif word in _SCALES and current:
+            total, current = total + current * _SCALES[word], 0
+        else:
+            return None
+    return Fraction(sign * (total + current))
 
 
 _DECIMAL = re.compile(r"[-+]?(\d*)\.(\d+)")

@@ -89,7 +89,8 @@ def test_normalise(raw, normal):
     ("2^{10}", Fraction(1024)), ("-\\frac{10}{9}", Fraction(-10, 9)), ("(9+1)", Fraction(10)), ("2/(-3)", Fraction(-2, 3)),
     ("3245/5", Fraction(649)), ("5!", Fraction(120)), ("\\sqrt{16}", Fraction(4)), ("\\sqrt{\\frac{9}{4}}", Fraction(3, 2)),
     ("0.\\overline{3}", Fraction(1, 3)), ("0.1\\overline{6}", Fraction(1, 6)), ("1e2", Fraction(100)),
-    ("1.5 \\times 10^{3}", Fraction(1500)), ("1\\frac{4}{5}", Fraction(9, 5)), ("-2\\frac{1}{2}", Fraction(-5, 2)),
+    ("1.5 \\times 10^{3}", Fraction(1500)), ("twenty-five", Fraction(25)), ("one hundred and five", Fraction(105)),
+    ("ten apples", None), ("1\\frac{4}{5}", Fraction(9, 5)), ("-2\\frac{1}{2}", Fraction(-5, 2)),
     ("3x", None), ("\\sqrt{2}", None), ("12:00", None), ("x=3", None), ("1/0", None), ("", None), ("32, 349", None),
 ])
 def test_evaluate(text, value):

@@ -56,7 +56,8 @@ def test_parse_r1_bodies():
     ("<answer>17</answer>", "18", 0.0),
     ("<answer>18.5</answer>", "18", 0.0),
     ("<answer></answer>", "18", 0.0),                                        # empty answer
-    ("<answer>eighteen</answer>", "18", 0.0),
+    ("<answer>eighteen</answer>", "18", 1.0),                                # 18 in words is 18
+    ("<answer>nineteen</answer>", "18", 0.0),
     ("the answer is 18", "18", 0.0),                                         # no tags
     ("<answer>18", "18", 0.0),                                               # truncated
     ("<answer>1</answer> <answer>18</answer>", "18", 1.0),                   # the last answer block counts
