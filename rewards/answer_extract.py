@@ -98,9 +98,16 @@ def last_boxed(text: str) -> str | None:
 
 
 def _connects(between: str) -> bool:
-    """Whether the text between two boxes is only a short connector ("and", `\\quad`, ", ", `y_2 =`)."""
+    """Whether the text between two boxes is only a short connector ("and", `\\quad`, ", ", `y_2 =`), not a
+    correction (`\\boxed{5}. Wait, actually \\boxed{6}`: the last box is the answer)."""
+    if _CORRECTION.search(between):
+        return False
     words = [word for word in _CONNECTOR_TOKENS.sub(" ", between).split() if word]
     return len(words) <= _MAX_CONNECTOR_WORDS
+
+
+_CORRECTION = re.compile(r"\b(?:wait|actually|instead|correct(?:ion|ed)?|hmm+|sorry|mistake|oops|recheck|but|no)\b",
+                         re.IGNORECASE)
 
 
 def boxed_answer(text: str) -> str | None:

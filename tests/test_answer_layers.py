@@ -26,6 +26,7 @@ from rewards.numeric import numeric_accuracy, numeric_answer
     ("\\boxed{1},\\boxed{2},\\boxed{3}", "1, 2, 3"),
     ("\\boxed{k = 45} \\quad \\text{and} \\quad \\boxed{n = 2}", "k = 45, n = 2"),
     ("first \\boxed{3}. Much later, after a long discussion of other things, we see \\boxed{4}", "4"),
+    ("\\boxed{5}. Wait, actually \\boxed{6}", "6"),                      # a correction, not a list
     ("$\\boxed{255}$ so the total is $10,455. Final Answer: The final answer is $10,455$.", "10,455"),
     ("$1$ and $2$ and $3$", "1, 2, 3"),
     ("so $x+y = 1000$ therefore answer is $1$", "1"),
