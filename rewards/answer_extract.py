@@ -292,6 +292,8 @@ def _closing_number(text: str) -> str | None:
         if numbers:
             if len(numbers) == 1:
                 return numbers[0]
+            if re.search(r"\b(?:maybe|perhaps|possibly|could|might|either|or)\b", sentence, re.IGNORECASE):
+                return None  # "it's 5 but it could be 6": a hedge between numbers is no answer
             closing = _affirmed(_CLOSING_NUMBER, sentence.rstrip() + ".")
             return closing[-1] if closing else None
     return None

@@ -42,6 +42,7 @@ from rewards.numeric import numeric_accuracy, numeric_answer
     ("Final Answer: **73**", "73"),
     ("The answer is not 5", "not 5"),                              # a negated number is not the answer
     ("The answer is 9 or 8", "9 or 8"),                            # a hedge stays a list (and fails a single gold)
+    ("I think it's 5 but it could be 6", "I think it's 5 but it could be 6"),  # no number out of a hedge
     ("$x$ is 52_8 or 62_8", "52_8 or 62_8"),
     ("the number is not 10 which is 1,000.99€", "1,000.99"),
     ("so #### 42", "42"),
