@@ -26,6 +26,7 @@ next layer decides. math-verify's alarms need a process's main thread (the score
 import functools
 import logging
 import re
+from fractions import Fraction
 
 from rewards.answer_symbolic import equations_agree, symbolic_agree
 from rewards.exact_numbers import beyond_bounds, evaluate
@@ -243,7 +244,7 @@ def region(text: str):
         parts = [region(piece) for piece in pieces]
         if not all(parts):
             return None
-        return tuple(interval for part in parts for interval in part)
+        return _sorted_intervals([interval for part in parts for interval in part])
     interval = _interval(text)
     if interval:
         return (interval,)
@@ -252,13 +253,15 @@ def region(text: str):
         left, relation, right = (part.strip() for part in parts)
         direction, closed = _RELATIONS[relation]
         if _is_variable(left) and not _is_variable(right):
-            low_side = direction == ">"
-            bound = right
+            low_side, bound, variable = direction == ">", right, left
         elif _is_variable(right) and not _is_variable(left):
-            low_side = direction == "<"
-            bound = left
+            low_side, bound, variable = direction == "<", left, right
         else:
             return None
+        if variable.strip().startswith("|"):  # |x| > b is (-inf, -b) U (b, inf); |x| < b is (-b, b)
+            if low_side:
+                return (("-\\infty", False, f"-({bound})", closed), (bound, closed, "\\infty", False))
+            return ((f"-({bound})", closed, bound, closed),)
         return ((bound, closed, "\\infty", False),) if low_side else (("-\\infty", False, bound, closed),)
     if len(parts) == 5:  # a < x < b
         low, first, middle, second, high = (part.strip() for part in parts)
@@ -269,12 +272,26 @@ def region(text: str):
             return None
         if first_direction == ">":
             low, high, first_closed, second_closed = high, low, second_closed, first_closed
+        if middle.startswith("|"):  # a <= |x| <= b is [-b, -a] U [a, b]
+            return ((f"-({high})", second_closed, f"-({low})", first_closed), (low, first_closed, high, second_closed))
         return ((low, first_closed, high, second_closed),)
     return None
 
 
+def _sorted_intervals(intervals: list) -> tuple:
+    """Intervals in increasing order of their low ends when those are numbers (a union's order is no part of it)."""
+    def low(interval):
+        if interval[0].replace(" ", "") in _MINUS_INFINITY:
+            return -Fraction(10) ** 30
+        return evaluate(interval[0])
+    lows = [low(interval) for interval in intervals]
+    if any(value is None for value in lows):
+        return tuple(intervals)
+    return tuple(interval for _, interval in sorted(zip(lows, intervals), key=lambda pair: pair[0]))
+
+
 def _is_variable(text: str) -> bool:
-    return bool(re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?|f\([a-z]\)|\|[a-z]\|", text.strip()))
+    return bool(re.fullmatch(r"[A-Za-z](?:_\{?\w+\}?)?|f\([a-z]\)|\|\s*[a-z]\s*\|", text.strip()))
 
 
 def _endpoint_equal(gold: str, pred: str) -> bool:

@@ -18,8 +18,6 @@ CORPUS = Path(__file__).parent / "data" / "answer_corpus.jsonl"
 ROWS = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
 CHECKERS = {"math": math_accuracy, "numeric": numeric_accuracy}
 KNOWN_MISSES = {
-    ("$1\\leq|z|\\leq \\frac{3}{2}$", "math"): "a relation on |z| against a union of intervals in z: no layer "
-                                                 "reasons about absolute values",
     ("\\boxed{W(n) = 1 \\text{ and } W(n) = -1", "math"): "the answer names the function W(x), the gold W(n)",
 }
 

@@ -169,6 +169,9 @@ def test_percent(gold, pred, verdict):
     ("5 \\ge x", (("-\\infty", False, "5", True),)),
     ("(-\\infty, 3)", (("-\\infty", False, "3", False),)),
     ("[0,1) \\cup (2, 3]", (("0", True, "1", False), ("2", False, "3", True))),
+    ("|x| > 3", (("-\\infty", False, "-(3)", False), ("3", False, "\\infty", False))),   # absolute values
+    ("1 \\le |z| \\le 2", (("-(2)", True, "-(1)", True), ("1", True, "2", True))),
+    ("(3, \\infty) \\cup (-\\infty, -3)", (("-\\infty", False, "-3", False), ("3", False, "\\infty", False))),  # sorted
     ("x + y < 3", None), ("3", None),
 ])
 def test_region(text, intervals):
