@@ -1,16 +1,19 @@
 """Exact numbers: read an answer that is a number, or plain arithmetic on numbers, as a Fraction; never a float.
 
-`evaluate("\\\\frac{1}{2^{98}}")` -> Fraction(1, 2**98); `evaluate("1,000.5")` -> Fraction(2001, 2);
-`evaluate("3x")`, `evaluate("\\\\sqrt{2}")`, `evaluate("12:00")` -> None (not plain arithmetic: the symbolic layer
-decides those). Grammar: numbers (thousands separators `1,000` `1 000` `1{,}000` `1\\\\!000`, a decimal comma
-`1000,99` when it cannot be a thousands group, `.5`), `+ - * / ^`, `\\\\cdot \\\\times \\\\div`, parentheses and braces,
-`\\\\frac{a}{b}` (also `\\\\frac12`), `n!`. Sizes are bounded (exponents, factorials, digits) so a hostile answer
-(`9^{9^{9}}`) is refused in microseconds instead of hanging a reward worker.
+`evaluate("\\frac{1}{2^{98}}")` -> Fraction(1, 2**98); `evaluate("1,000.5")` -> Fraction(2001, 2);
+`evaluate("3x")`, `evaluate("\\sqrt{2}")`, `evaluate("12:00")` -> None (not plain arithmetic: the symbolic layer
+decides those). Grammar: numbers (thousands separators `1,000` `1 000` `1{,}000` `1\\!000`, a decimal comma
+`1000,99` when it cannot be a thousands group, `.5`, `1e2`, `0.\\overline{3}`, mixed numbers `1\\frac{4}{5}`),
+`+ - * / ^`, `\\cdot \\times \\div`, parentheses and braces, `\\frac{a}{b}` (also `\\frac12`), `\\sqrt` of a rational
+square, `n!`, and English integers in words (`twenty-five`). Sizes are bounded (exponents, factorials, digits)
+so a hostile answer (`9^{9^{9}}`) is refused in microseconds instead of hanging a reward worker.
 
 `numbers_agree(gold, pred)` is the comparison layer: None when either side is not plain arithmetic, else
-True/False, decided exactly. A different exact value is never accepted; a decimal gold may be a rounding of an
-exact answer (`33.3` for `\\\\frac{100}{3}`), and a long decimal answer may be the rounding of an exact gold
-(`0.0833333333333333` for `\\\\frac{1}{12}`), each at the decimal's own precision.
+True/False, decided exactly. A different exact value is never accepted, with two exceptions for rounding, each
+at the decimal's own places: a decimal gold of 3+ significant digits may be the rounding of an exact answer
+(`33.3` for `\\frac{100}{3}`; and of a machine float of 6+ digits, `0.29` for `0.290243531202435`), and a decimal
+answer of MIN_APPROXIMATION_DIGITS+ significant digits may be the rounding of an exact or finer gold
+(`0.0833333333333333` for `\\frac{1}{12}`; not `0.33` for `\\frac{1}{3}`, not `0.0000002` for `0.0000001`).
 """
 
 import re
