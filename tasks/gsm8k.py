@@ -3,11 +3,12 @@
 import functools
 import hashlib
 import json
+from decimal import Decimal
 from pathlib import Path
 
 from rewards.format import FORMATS, answer_body
 from rewards.language import language_consistency
-from rewards.numeric import numeric_accuracy, parse_number
+from rewards.numeric import numeric_accuracy, numeric_answer, parse_number
 from zero_rl.data import DataError, load_rows, require, shared_data_dir
 from zero_rl.task import Task, r1_zero_prompt
 
@@ -73,10 +74,24 @@ def _is_single_file(source: str) -> bool:
 
 
 def extract_answer(completion: str) -> str | None:
-    """The number in the last <answer> block, normalised ("1,000.0" -> "1000") so equal answers vote together."""
+    """The number the last <answer> block answers with (as numeric_accuracy reads it), normalised ("1,000.0" ->
+    "1000", "\\frac{1}{4}" -> "0.25", "\\frac{1}{3}" -> "1/3") so equal answers vote together; None when the answer
+    is not a number (`3x` is no vote for 3)."""
     body = answer_body(completion)
-    number = parse_number(body) if body is not None else None
-    return None if number is None else format(number.normalize(), "f")
+    number = numeric_answer(body) if body is not None else None
+    if number is None:
+        return None
+    if number.denominator == 1:
+        return str(number.numerator)
+    denominator, twos, fives = number.denominator, 0, 0
+    while denominator % 2 == 0:
+        denominator, twos = denominator // 2, twos + 1
+    while denominator % 5 == 0:
+        denominator, fives = denominator // 5, fives + 1
+    if denominator != 1:
+        return f"{number.numerator}/{number.denominator}"
+    places = max(twos, fives)
+    return format(Decimal(number.numerator) / Decimal(number.denominator), f".{places}f")
 
 
 def prompt(example: dict) -> str:
