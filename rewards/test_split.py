@@ -29,6 +29,7 @@ program defined runs in the parent.
 import ast
 import builtins
 import functools
+import warnings
 from dataclasses import dataclass
 
 SAFE_BUILTIN_NAMES = (
@@ -56,6 +57,7 @@ SAFE_MODULES = {"math": _safe_module("math"), "cmath": _safe_module("cmath")}
 test are run in the child only, and the names they bind count as the program's."""
 
 _PLACEHOLDER = "__value_"
+_NOT_PLAIN = frozenset(("type", "reversed", "enumerate", "zip", "range", "slice", "object"))
 
 
 class Unsplittable(Exception):
@@ -94,10 +96,16 @@ class TestPlan:
         return self.split is None
 
 
+def _parse(source: str):
+    with warnings.catch_warnings():  # e.g. "invalid escape sequence" in a task's reference: not ours to report
+        warnings.simplefilter("ignore")
+        return ast.parse(source)
+
+
 def defined_names(source: str) -> frozenset:
     """Names a program binds at module level (def, class, import, assignment); empty when it does not parse."""
     try:
-        tree = ast.parse(source)
+        tree = _parse(source)
     except (SyntaxError, ValueError):
         return frozenset()
     names = set()
@@ -152,6 +160,9 @@ class _Splitter:
         """True if the subtree holds no test data other than the arguments of calls into the program."""
         if not self.tainted(node):
             return self.function_reference(node)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _NOT_PLAIN
+                and self.trusted.get(node.func.id) == "call"):
+            return False  # type(f(x)) is not plain data: ship f(x), apply type() here
         if self.program_call(node):
             return self.leak_free(node.func)  # the arguments are the program's inputs
         if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
@@ -294,7 +305,7 @@ def _prune_child(child: list, units: list, parent: list) -> str:
 def plan_test(source: str, own: frozenset = frozenset()) -> TestPlan:
     """Decide how `source` (one test: asserts, or a HumanEval `def check(candidate)` + `check(name)`) runs."""
     try:
-        tree = ast.parse(source)
+        tree = _parse(source)
     except (SyntaxError, ValueError) as error:
         return TestPlan(source, None, f"does not parse: {error}")
     splitter = _Splitter(_trusted_names(own))
