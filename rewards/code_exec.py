@@ -249,6 +249,8 @@ def decode(item, depth: int = 0):
         return {decode(x, depth) for x in rest}
     if tag == "f":
         return frozenset(decode(x, depth) for x in rest)
+    if tag == "g":
+        return iter([decode(x, depth) for x in rest])
     if tag == "d" and len(rest) % 2 == 0:
         return {decode(rest[i], depth): decode(rest[i + 1], depth) for i in range(0, len(rest), 2)}
     if tag in ("b", "y") and len(rest) == 1 and isinstance(rest[0], str):
@@ -261,7 +263,7 @@ def decode(item, depth: int = 0):
 
 
 def _short(value) -> str:
-    text = repr(value)
+    text = "<iterator>" if type(value).__name__ == "list_iterator" else repr(value)
     return text if len(text) <= 200 else text[:200] + "..."
 
 

@@ -197,7 +197,7 @@ def drop_capabilities(libc) -> bool:
 
 
 def encode(value, depth=0):
-    """Plain data for JSON: scalars as themselves, containers tagged ["l"|"t"|"s"|"f"|"d"|"b"|"y"|"c"|"i", ...].
+    """Plain data for JSON: scalars as themselves, others tagged ["l"|"t"|"s"|"f"|"d"|"b"|"y"|"c"|"i"|"g", ...].
     Subclasses are sent as their base type's data (through unbound base methods, which they cannot override);
     anything else raises TypeError and fails the test."""
     kind = type(value)
@@ -235,6 +235,10 @@ def encode(value, depth=0):
         for key, item in dict.items(value):
             out += [encode(key, depth), encode(item, depth)]
         return out
+    if hasattr(kind, "__next__") and hasattr(kind, "__iter__"):
+        # An iterator (generator, map, zip ...): its items, rebuilt as a one-shot iterator by the parent, so that
+        # sorted(f(x)) works and f(x) == [...] stays False as in Python.
+        return ["g"] + [encode(item, depth) for item in value]
     raise TypeError(f"a {kind.__name__} cannot be sent out of the sandbox (plain data only)")
 
 

@@ -11,8 +11,9 @@ import uuid
 
 import pytest
 
-from rewards.code_exec import (SandboxLimits, assemble_program, code_reward, extract_code, reset_sandbox_stats,
-                               run_many, run_tests, sandbox_stats, sweep_stale_dirs)
+from rewards.code_exec import (_WARNED, SandboxLimits, _missing_layers, _note_missing, assemble_program, code_reward,
+                               extract_code, reset_sandbox_stats, run_many, run_tests, sandbox_counters, sandbox_stats,
+                               sweep_stale_dirs)
 
 LIMITS = SandboxLimits(timeout_s=1.0, memory_mb=512)
 GOOD = "def add(a, b):\n    return a + b\n"
@@ -35,7 +36,7 @@ def test_wrong_program_fails_with_fraction():
     result = run_tests("def add(a, b):\n    return a * b if a != 1 else a + b\n", TESTS, limits=LIMITS)
     assert (result.status, result.passed, result.ran) == ("failed", 2, 3)
     assert result.fraction == pytest.approx(2 / 3)
-    assert "test 1" in result.error and "AssertionError" in result.error
+    assert result.error == "test 1: assert add(-1, 1) == 0: got -1"
 
 
 def test_setup_runs_after_the_program():
@@ -55,67 +56,197 @@ def test_background_thread_does_not_hold_the_result():
     assert time.monotonic() - started < LIMITS.timeout_s
 
 
-# (name, program, tests) -- all must score 0 and be contained. {outside} is a path outside the work dir,
-# {victim} an existing file outside it, {port} a listening socket of this test process.
+WRONG = "def add(a, b):\n    return a + b + 1\n"
+"""Fails every test in TESTS: any pass in the table below would be a forged or escaped verdict."""
+
+# A signal handler installed through a fresh _signal module (no audit event), walking the interrupted frames
+# to the harness's `send` and writing a passing report for every test, then exiting before the real tests run.
+SIGNAL_FORGER = '''
+import _imp, os
+class Spec:
+    name = "_signal"
+raw = _imp.create_builtin(Spec)
+def forge(signum, frame):
+    while frame is not None:
+        if "send" in frame.f_locals and "config" in frame.f_locals:
+            send = frame.f_locals["send"]
+            for i in range(len(frame.f_locals["config"]["tests"])):
+                send([i, "ok"])
+            send(["done"])
+            os._exit(0)
+        frame = frame.f_back
+raw.signal(raw.SIGALRM, forge)
+raw.setitimer(raw.ITIMER_REAL, 0.05)
+def add(a, b):
+    import time
+    time.sleep(0.5)
+    return a + b + 1
+'''
+# The same without signals: walk up from the program's own frame to the harness and forge plausible values.
+FRAME_FORGER = '''
+import sys, os
+frame = sys._getframe()
+while frame is not None and "send" not in frame.f_locals:
+    frame = frame.f_back
+send = frame.f_locals["send"]
+for i in range(3):
+    send([i, [True]])
+send(["done"])
+os._exit(0)
+''' + WRONG
+# Rewrite the harness's own plan through gc: make every test an in-process `pass`.
+GC_FORGER = '''
+import gc
+for obj in gc.get_objects():
+    if isinstance(obj, dict) and "tests" in obj and "result_fd" in obj:
+        obj["tests"][:] = [("in_process", "pass")] * len(obj["tests"])
+''' + WRONG
+# Write forged lines to every inherited descriptor (the result pipe among them), then let the harness go on.
+FD_FORGER = '''
+import os
+for fd in range(3, 64):
+    try:
+        for i in range(3):
+            os.write(fd, (f'[{{i}}, "ok"]\\n' + f'[{{i}}, [3]]\\n').encode())
+        os.write(fd, b'["done"]\\n')
+    except OSError:
+        pass
+''' + WRONG
+# A thread that keeps writing claims while the harness runs the tests.
+THREAD_FORGER = '''
+import os, threading, time
+def spam():
+    while True:
+        for fd in range(3, 16):
+            try:
+                os.write(fd, b'[0, [3]]\\n[1, [0]]\\n[2, [4]]\\n')
+            except OSError:
+                pass
+        time.sleep(0.001)
+threading.Thread(target=spam, daemon=True).start()
+''' + WRONG
+# Patch the harness's encoder (module __main__) so every value it sends is a claim of the program's choosing.
+ENCODER_FORGER = '''
+import sys
+sys.modules["__main__"].encode = lambda value, depth=0: "pass"
+''' + WRONG
+LYING_EQ = "class Anything:\n    def __eq__(self, other):\n        return True\n" \
+           "def add(a, b):\n    return Anything()\n"
+LYING_INT = "class Int(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n" \
+            "def add(a, b):\n    return Int(a + b + 1)\n"
+LYING_LIST = "class L(list):\n    def __eq__(self, other):\n        return True\n    def __iter__(self):\n" \
+             "        return iter([1, 2])\ndef f():\n    return L([9])\n"
+SHELLCODE_FORK = '''
+import ctypes, mmap
+code = b"\\xb8\\x02\\x00\\x00\\x00\\xcd\\x80\\xc3"  # mov eax, 2 (i386 fork); int 0x80; ret
+memory = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+memory.write(code)
+address = ctypes.addressof(ctypes.c_char.from_buffer(memory))
+result = ctypes.CFUNCTYPE(ctypes.c_int)(address)()
+if result >= 0:
+    import time
+    time.sleep(30)
+''' + WRONG
+
+# (name, program, tests) -- all must score 0, return within the timeout + 0.5 s, leave the parent alive and
+# unsignalled and no process behind. {outside} is a path outside the work dir, {victim} an existing file outside
+# it, {port} a listening socket of this test process, {parent} this test process's pid.
 ADVERSARIAL = [
+    # time, memory, processes
     ("infinite loop", "while True:\n    pass\n" + GOOD, TESTS),
     ("infinite loop in the tested function", "def add(a, b):\n    while True:\n        pass\n", TESTS),
     ("sleep forever", "import time\ntime.sleep(1000)\n" + GOOD, TESTS),
     ("fork bomb", "import os\nwhile True:\n    os.fork()\n" + GOOD, TESTS),
     ("fork bomb via subprocess", "import subprocess\nwhile True:\n    subprocess.Popen(['sleep', '100'])\n" + GOOD,
      TESTS),
-    ("os.system", "import os\nos.system('sleep 100 &')\n" + GOOD, TESTS),
+    ("os.system", "import os\nos.system('sleep 100 &')\n" + WRONG, TESTS),
     ("multiprocessing", "import multiprocessing\nmultiprocessing.Process(target=print).start()\n" + GOOD, TESTS),
     ("posix_spawn", "import os\nos.posix_spawn('/bin/sleep', ['sleep', '100'], {{}})\n" + GOOD, TESTS),
-    ("ctypes fork", "import ctypes\nctypes.CDLL(None).fork()\n" + GOOD, TESTS),
+    ("ctypes fork", "import ctypes, time\nif ctypes.CDLL(None).fork() >= 0:\n    time.sleep(30)\n" + WRONG, TESTS),
+    ("raw clone syscall", "import ctypes, time\nif ctypes.CDLL(None).syscall(56, 17, 0, 0, 0, 0) >= 0:\n"
+     "    time.sleep(30)\n" + WRONG, TESTS),
+    ("i386 fork through int 0x80", SHELLCODE_FORK, TESTS),
     ("memory bomb, one allocation", "x = bytearray(8 * 1024 ** 3)\n" + GOOD, TESTS),
     ("memory bomb, growing", "a = []\nwhile True:\n    a.append(' ' * 10 ** 7)\n" + GOOD, TESTS),
+    ("memory outside RLIMIT_AS via memfd", "import os\nfd = os.memfd_create('x')\n"
+     "for _ in range(2000):\n    os.write(fd, b'x' * 2 ** 20)\n" + GOOD, TESTS),
+    ("a million small files", "for i in range(10 ** 6):\n    open(f'f{{i}}', 'w').close()\n" + GOOD, TESTS),
+    ("a million directories", "import os\nfor i in range(10 ** 6):\n    os.mkdir(f'd{{i}}')\n" + GOOD, TESTS),
+    ("print 100 MB", "print('x' * 100_000_000)\n" + GOOD, TESTS),
+    ("a huge return value", "def add(a, b):\n    return list(range(10 ** 7))\n", TESTS),
+    ("a cyclic return value", "def add(a, b):\n    x = []\n    x.append(x)\n    return x\n", TESTS),
+    ("recursion that overflows the C stack", "import sys\nsys.setrecursionlimit(10 ** 7)\n"
+     "def f(n):\n    return f(n + 1)\nf(0)\n" + GOOD, TESTS),
+    # files
     ("write a file outside the work dir", "open({outside!r}, 'w').write('x')\n" + GOOD, TESTS),
     ("write through os.open", "import os\nos.close(os.open({outside!r}, os.O_WRONLY | os.O_CREAT))\n" + GOOD, TESTS),
     ("write via ../", "open('../../' + {outside_name!r}, 'w').write('x')\n" + GOOD, TESTS),
     ("symlink out, then write", "import os\nos.symlink({outside!r}, 'link')\nopen('link', 'w').write('x')\n" + GOOD,
      TESTS),
-    ("write with a str subclass path", "class P(str):\n    def startswith(self, *a):\n        return False\n"
-     "    def split(self, *a):\n        return []\n"
-     "open(P({outside!r}), 'w').write('x')\n" + GOOD, TESTS),
-    ("write with a str subclass mode", "class M(str):\n    def __contains__(self, c):\n        return False\n"
-     "open({outside!r}, M('w')).write('x')\n" + GOOD, TESTS),
-    ("a million small files", "for i in range(10 ** 6):\n    open(f'f{{i}}', 'w').close()\n" + GOOD, TESTS),
+    ("write with ctypes open()", "import ctypes, os\nlibc = ctypes.CDLL(None)\n"
+     "assert libc.open({outside!r}.encode(), os.O_WRONLY | os.O_CREAT, 0o644) >= 0\n" + GOOD, TESTS),
+    ("unmount the work dir's tmpfs", "import ctypes\nassert ctypes.CDLL(None).umount2(b'.', 2) == 0\n" + GOOD, TESTS),
+    ("remount / writable", "import ctypes\nassert ctypes.CDLL(None).mount(None, b'/', None, 32 | 4096, None) == 0\n"
+     + GOOD, TESTS),
     ("delete a file outside", "import os\nos.remove({victim!r})\n" + GOOD, TESTS),
     ("rename a file outside", "import os\nos.rename({victim!r}, 'stolen')\n" + GOOD, TESTS),
     ("rmtree outside", "import shutil\nshutil.rmtree({victim_dir!r})\n" + GOOD, TESTS),
+    # secrets, network, other processes
     ("read an inherited secret", "import os\nassert os.environ.get('ZERO_RL_TEST_SECRET') == 'hunter2'\n" + GOOD,
      TESTS),
-    ("read the parent's environment", "import os\nassert b'hunter2' in open(f'/proc/{{os.getppid()}}/environ', "
-     "'rb').read()\n" + GOOD, TESTS),
+    ("read the parent's environment", "assert b'hunter2' in open('/proc/{parent}/environ', 'rb').read()\n" + GOOD,
+     TESTS),
+    ("see the parent in /proc", "import os\nassert '{parent}' in os.listdir('/proc')\n" + GOOD, TESTS),
     ("open a socket", "import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\n" + GOOD, TESTS),
     ("raw _socket", "import _socket\ns = _socket.socket()\ns.connect(('127.0.0.1', {port}))\n" + GOOD, TESTS),
-    ("kill the parent", "import os, signal\nos.kill(os.getppid(), signal.SIGUSR1)\n" + GOOD, TESTS),
-    ("kill the parent's group", "import os, signal\nos.killpg(os.getpgid(os.getppid()), signal.SIGUSR1)\n" + GOOD,
-     TESTS),
-    ("sys.exit(0) before the asserts", GOOD + "import sys\nsys.exit(0)\n", ["assert add(1, 2) == 4"]),
-    ("os._exit(0) before the asserts", GOOD + "import os\nos._exit(0)\n", ["assert add(1, 2) == 4"]),
+    ("kill the parent", "import os, signal\nos.kill({parent}, signal.SIGUSR1)\n" + GOOD, TESTS),
+    ("kill getppid()", "import os, signal\nos.kill(os.getppid(), signal.SIGUSR1)\n" + GOOD, TESTS),
+    ("kill the parent's group", "import os, signal\nos.killpg({parent}, signal.SIGUSR1)\n" + GOOD, TESTS),
+    ("kill everyone", "import os, signal\nos.kill(-1, signal.SIGUSR1)\n" + GOOD, TESTS),
+    ("kill through ctypes", "import ctypes\nassert ctypes.CDLL(None).kill({parent}, 10) == 0\n" + GOOD, TESTS),
+    ("tgkill the parent", "import ctypes\nassert ctypes.CDLL(None).syscall(234, {parent}, {parent}, 10) == 0\n"
+     + GOOD, TESTS),
+    ("pidfd_send_signal to the parent", "import os, signal\nfd = os.pidfd_open({parent})\n"
+     "signal.pidfd_send_signal(fd, signal.SIGUSR1)\n" + GOOD, TESTS),
+    ("pidfd through a fresh _signal", "import _imp, os\nclass S:\n    name = '_signal'\nraw = _imp.create_builtin(S)\n"
+     "raw.pidfd_send_signal(os.pidfd_open({parent}), 10)\n" + GOOD, TESTS),
+    ("rt_sigqueueinfo to the parent", "import ctypes\ninfo = ctypes.create_string_buffer(128)\n"
+     "assert ctypes.CDLL(None).syscall(129, {parent}, 10, info) == 0\n" + GOOD, TESTS),
+    ("ptrace the parent", "import ctypes\nassert ctypes.CDLL(None).ptrace(16, {parent}, 0, 0) == 0\n" + GOOD, TESTS),
+    ("process_vm_readv of the parent", "import ctypes\nassert ctypes.CDLL(None).syscall(310, {parent}, 0, 0, 0, 0, 0)"
+     " >= 0\n" + GOOD, TESTS),
+    # forging the verdict
+    ("sys.exit(0) before the asserts", WRONG + "import sys\nsys.exit(0)\n", TESTS),
+    ("os._exit(0) before the asserts", WRONG + "import os\nos._exit(0)\n", TESTS),
     ("os._exit(0) inside the tested call", "import os\ndef add(a, b):\n    os._exit(0)\n", TESTS),
     ("raise SystemExit inside the tested call", "def add(a, b):\n    raise SystemExit(0)\n", TESTS),
     ("redefine AssertionError", "import builtins\nclass AssertionError(Exception):\n    pass\n"
      "builtins.AssertionError = AssertionError\ndef add(a, b):\n    return -99\n", TESTS),
     ("patch builtins used by tests", "import builtins\nbuiltins.sorted = lambda *a, **k: [1, 2]\n"
      "def f():\n    return [2, 1, 0]\n", ["assert sorted(f()) == [1, 2]"]),
-    ("print 100 MB", "print('x' * 100_000_000)\n" + GOOD, TESTS),
+    ("define builtins the tests use", "def int(x=0):\n    return str\ntype = lambda x: str\n"
+     "isinstance = lambda *a: True\ndef f():\n    return '1'\n",
+     ["assert type(f()) is int", "assert isinstance(f(), int)", "assert f() == 1"]),
+    ("patch math.isclose", "import math\nmath.isclose = lambda *a, **k: True\ndef area(r):\n    return 0\n",
+     ["assert math.isclose(area(1), 3.14159, rel_tol=1e-3)"]),
     ("print a fake report and exit", "import os\nfor fd in range(1, 64):\n    try:\n"
-     "        os.write(fd, b'0' * 32 + b' namespace 3 3 3 \"\"\\n')\n    except OSError:\n        pass\n"
-     "os._exit(0)\n", TESTS),
+     "        os.write(fd, b'[\"layers\", {{}}]\\n[0, \"ok\"]\\n[1, \"ok\"]\\n[2, \"ok\"]\\n[\"done\"]\\n')\n"
+     "    except OSError:\n        pass\nos._exit(0)\n", TESTS),
+    ("forged lines on every descriptor", FD_FORGER, TESTS),
+    ("a thread that forges while the tests run", THREAD_FORGER, TESTS),
     ("close every descriptor", "import os\nfor fd in range(64):\n    try:\n        os.close(fd)\n"
-     "    except OSError:\n        pass\n" + GOOD, TESTS),
-    ("steal the nonce from frames", "import sys\nf = sys._getframe()\nwhile f.f_back:\n    f = f.f_back\n"
-     "nonce = f.f_locals['nonce']\n" + GOOD, ["assert add(1, 2) == 4"]),
-    ("steal the nonce from gc", "import gc\nprint(len(gc.get_objects()))\n" + GOOD, ["assert add(1, 2) == 4"]),
-    ("steal the nonce from /proc/self/mem", "open('/proc/self/mem', 'rb')\n" + GOOD, ["assert add(1, 2) == 4"]),
-    ("trace the harness", "import sys\nsys.settrace(lambda *a: None)\n" + GOOD, ["assert add(1, 2) == 4"]),
-    ("signal handler frame", "import signal\nsignal.signal(signal.SIGALRM, lambda s, f: None)\n" + GOOD,
-     ["assert add(1, 2) == 4"]),
-    ("traceback frames", "try:\n    1 / 0\nexcept Exception as e:\n    e.__traceback__.tb_frame.f_back\n" + GOOD,
-     ["assert add(1, 2) == 4"]),
+     "    except OSError:\n        pass\n" + WRONG, TESTS),
+    ("signal handler via _imp.create_builtin walks frames", SIGNAL_FORGER, TESTS),
+    ("frame walking to the harness", FRAME_FORGER, TESTS),
+    ("gc rewrites the harness's plan", GC_FORGER, TESTS),
+    ("patch the harness's encoder", ENCODER_FORGER, TESTS),
+    ("an object whose __eq__ is always true", LYING_EQ, TESTS),
+    ("an int subclass whose __eq__ is always true", LYING_INT, TESTS),
+    ("a list subclass that lies", LYING_LIST, ["assert f() == [1, 2]"]),
+    ("write to /proc/self/mem", "import ctypes\nx = ctypes.c_int(0)\n"
+     "with open('/proc/self/mem', 'r+b') as m:\n    m.seek(ctypes.addressof(x))\n    m.write(b'\\x01')\n" + WRONG,
+     TESTS),
+    ("trace the harness", "import sys\nsys.settrace(lambda *a: None)\n" + WRONG, TESTS),
     ("raise the resource limits", "import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))\n" + GOOD,
      TESTS),
 ]
@@ -136,7 +267,8 @@ def escape_targets(tmp_path, monkeypatch):
     received = []
     previous = signal.signal(signal.SIGUSR1, lambda *args: received.append(args[0]))
     yield {"outside": f"/tmp/{outside_name}", "outside_name": outside_name, "victim": str(victim),
-           "victim_dir": str(victim_dir), "port": server.getsockname()[1], "server": server, "signals": received}
+           "victim_dir": str(victim_dir), "port": server.getsockname()[1], "server": server, "signals": received,
+           "parent": os.getpid()}
     signal.signal(signal.SIGUSR1, previous)
     server.close()
 
@@ -153,7 +285,7 @@ def test_adversarial_program_is_contained_and_scores_zero(name, program, tests, 
     elapsed = time.monotonic() - started
 
     assert score == 0.0, f"{name}: scored {score}"
-    assert elapsed < LIMITS.timeout_s + 1, f"{name}: the reward call took {elapsed:.1f} s"
+    assert elapsed < LIMITS.timeout_s + 0.5, f"{name}: the reward call took {elapsed:.2f} s"
     assert not os.path.exists(targets["outside"]), f"{name}: wrote outside the work dir"
     assert os.path.exists(targets["victim"]), f"{name}: deleted a file outside the work dir"
     assert targets["signals"] == [], f"{name}: signalled the parent"
@@ -164,6 +296,156 @@ def test_adversarial_program_is_contained_and_scores_zero(name, program, tests, 
         connected = False
     assert not connected, f"{name}: reached a socket of the parent"
     assert sandbox_processes() == [], f"{name}: left sandbox processes behind"
+
+
+# (name, program, tests): idioms of honest programs that must pass.
+BENIGN = [
+    ("logging", "import logging\nlogging.basicConfig(level=logging.INFO)\nlog = logging.getLogger(__name__)\n"
+     "def add(a, b):\n    log.info('adding %s and %s', a, b)\n    return a + b\n", TESTS),
+    ("concurrent.futures threads", "from concurrent.futures import ThreadPoolExecutor\n"
+     "def add(a, b):\n    with ThreadPoolExecutor(2) as pool:\n        return sum(pool.map(int, [a, b]))\n", TESTS),
+    ("asyncio.run", "import asyncio\nasync def plus(a, b):\n    await asyncio.sleep(0)\n    return a + b\n"
+     "def add(a, b):\n    return asyncio.run(plus(a, b))\n", TESTS),
+    ("dataclass without a docstring", "from dataclasses import dataclass\n@dataclass\nclass P:\n    a: int\n"
+     "    b: int\ndef add(a, b):\n    p = P(a, b)\n    return p.a + p.b\n", TESTS),
+    ("inspect.signature", "import inspect\ndef add(a, b):\n    assert len(inspect.signature(add).parameters) == 2\n"
+     "    return a + b\n", TESTS),
+    ("traceback.print_exc", "import traceback\ndef add(a, b):\n    try:\n        1 / 0\n    except ZeroDivisionError:\n"
+     "        traceback.print_exc()\n    return a + b\n", TESTS),
+    ("input() at the end of stdin", "def add(a, b):\n    try:\n        input()\n    except EOFError:\n"
+     "        pass\n    return a + b\n", TESTS),
+    ("sys.stdin.read() is empty", "import sys\nassert sys.stdin.read() == ''\n" + GOOD, TESTS),
+    ("import subprocess, socket, urllib.request", "import subprocess, socket, urllib.request, ctypes\n" + GOOD,
+     TESTS),
+    ("__code__ and frames", "import sys\ndef add(a, b):\n    assert add.__code__.co_argcount == 2\n"
+     "    assert sys._getframe().f_code.co_name == 'add'\n    return a + b\n", TESTS),
+    ("a signal handler for itself", "import signal\nhits = []\nsignal.signal(signal.SIGUSR1, lambda s, f: hits.append(s))"
+     "\nsignal.raise_signal(signal.SIGUSR1)\nassert hits == [signal.SIGUSR1]\n" + GOOD, TESTS),
+    ("gc", "import gc\ngc.collect()\nassert gc.get_objects()\n" + GOOD, TESTS),
+    ("files in the work dir and tempfile", "import os, tempfile\nopen('notes.txt', 'w').write('x')\n"
+     "with tempfile.TemporaryDirectory() as d:\n    open(os.path.join(d, 'a'), 'w').write('y')\n"
+     "assert open('notes.txt').read() == 'x'\n" + GOOD, TESTS),
+    ("threads and a lock", "import threading\nlock = threading.Lock()\ndef add(a, b):\n    out = []\n"
+     "    def work(x):\n        with lock:\n            out.append(x)\n"
+     "    ts = [threading.Thread(target=work, args=(v,)) for v in (a, b)]\n    [t.start() for t in ts]\n"
+     "    [t.join() for t in ts]\n    return sum(out)\n", TESTS),
+    ("deep recursion with a raised limit", "import sys\nsys.setrecursionlimit(10000)\ndef depth(n):\n"
+     "    return 0 if n == 0 else 1 + depth(n - 1)\n", ["assert depth(3000) == 3000"]),
+    ("Counter, defaultdict, OrderedDict, namedtuple results",
+     "from collections import Counter, defaultdict, OrderedDict, namedtuple\nPoint = namedtuple('Point', 'x y')\n"
+     "def count(s):\n    return Counter(s)\ndef groups(xs):\n    d = defaultdict(list)\n    for x in xs:\n"
+     "        d[x % 2].append(x)\n    return d\ndef ordered():\n    return OrderedDict([(1, 'a')])\n"
+     "def point():\n    return Point(1, 2)\n",
+     ["assert count('aab') == {'a': 2, 'b': 1}", "assert groups([1, 2, 3]) == {1: [1, 3], 0: [2]}",
+      "assert ordered() == {1: 'a'}", "assert point() == (1, 2)"]),
+    ("sets, frozensets, bytes, complex, big ints, nan", "import math\ndef f():\n    return {1, 2}\n"
+     "def g():\n    return frozenset('ab')\ndef h():\n    return b'\\x00\\xff'\ndef c():\n    return 1 + 2j\n"
+     "def big():\n    return 2 ** 5000\ndef nan():\n    return float('nan')\ndef keys():\n    return {(1, 'a'): [None]}\n",
+     ["assert f() == {1, 2}", "assert g() == frozenset({'a', 'b'})", "assert h() == b'\\x00\\xff'",
+      "assert c() == complex(1, 2)", "assert big() == 2 ** 5000", "assert math.isnan(nan())",
+      "assert keys() == {(1, 'a'): [None]}"]),
+    ("generators and test shapes", "def gen(n):\n    yield from range(n)\ndef close():\n    return 0.1 + 0.2\n"
+     "def flag(x):\n    return x > 0\n",
+     ["assert list(gen(3)) == [0, 1, 2]", "assert abs(close() - 0.3) < 1e-9", "assert math.isclose(close(), 0.3)",
+      "assert flag(1) is True", "assert not flag(-1)", "assert flag(2)", "assert set(gen(3)) == {2, 1, 0}",
+      "assert sorted(gen(3), reverse=True)[0] == 2", "assert type(close()) is float", "assert isinstance(flag(1), bool)",
+      "assert round(close(), 2) == 0.3", "assert len(list(gen(4))) == 4"]),
+    ("a HumanEval check function", "def add(a, b):\n    return a + b\n",
+     ["METADATA = {}\n\ndef check(candidate):\n    assert candidate(1, 2) == 3\n    assert abs(candidate(0.1, 0.2) - 0.3) < 1e-9"
+      "\n    assert candidate('a', 'b') == 'ab', 'strings'\n\ncheck(add)\n"]),
+    ("prints", "print('hello')\n" + GOOD, TESTS),
+    ("enum, typing, json, re, random, time, datetime, heapq, itertools",
+     "import enum, typing, json, re, random, time, datetime, heapq, itertools\nclass C(enum.Enum):\n    A = 1\n"
+     "time.sleep(0.01)\nrandom.seed(0)\nassert json.loads(json.dumps([1])) == [1]\n" + GOOD, TESTS),
+]
+
+
+@pytest.mark.parametrize("name,program,tests", BENIGN, ids=[row[0] for row in BENIGN])
+def test_benign_idiom_passes(name, program, tests):
+    result = run_tests(program, tests, limits=SandboxLimits(timeout_s=10.0))
+    assert result.status == "passed", f"{name}: {result.error} {result.stderr[-500:]}"
+    assert result.in_process == 0, f"{name}: a test ran in process"
+    assert sandbox_processes() == []
+
+
+def test_output_printed_by_the_program_is_flushed():
+    result = run_tests("print('hello')\nimport sys\nprint('warn', file=sys.stderr)\n" + GOOD, TESTS, limits=LIMITS)
+    assert (result.status, result.stdout, result.stderr) == ("passed", "hello\n", "warn\n")
+
+
+def test_builtins_the_reference_defines_stay_the_programs():
+    program = "def sum(a, b):\n    return a - b\n"
+    tests = ["assert sum(10, 3) == 7"]
+    assert run_tests(program, tests, limits=LIMITS, reference=program).status == "passed"
+    assert run_tests(program, tests, limits=LIMITS).status == "failed"  # no reference: the pristine builtin
+
+
+def test_unsplittable_tests_run_in_process_and_are_counted():
+    reset_sandbox_stats()
+    tests = ["for x in range(3):\n    assert add(x, 1) == x + 1"] + TESTS
+    result = run_tests(GOOD, tests, limits=LIMITS)
+    assert (result.status, result.in_process) == ("passed", 1)
+    assert sandbox_counters()["in_process_tests"] == 1
+    # A forger passes such a test (its verdict is inside the child) but still fails every split one.
+    forged = run_tests(SIGNAL_FORGER, tests, limits=LIMITS)
+    assert forged.passed <= 1 and forged.status != "passed"
+
+
+def test_layers_are_all_applied():
+    result = run_tests(GOOD, TESTS, limits=LIMITS)
+    assert result.layers == {"user": True, "mount": True, "pid": True, "network": True, "readonly": True,
+                             "tmpfs": True, "proc": "private", "capabilities_dropped": True, "seccomp": True}
+    assert (result.network, result.processes, result.workdir) == ("namespace", "seccomp", "tmpfs")
+
+
+def test_a_missing_layer_is_counted_and_logged_once(caplog):
+    reset_sandbox_stats()
+    layers = {"user": False, "mount": True, "pid": True, "network": True, "readonly": True, "tmpfs": True,
+              "proc": "hidden", "capabilities_dropped": True, "seccomp": True}
+    missing = _missing_layers(layers, LIMITS)
+    assert missing == ["user", "proc"]
+    assert _missing_layers(dict(layers, network=False), SandboxLimits(network_namespace=False)) == ["user", "proc"]
+    _WARNED.discard("user")
+    _WARNED.discard("proc")
+    with caplog.at_level("WARNING", logger="zero_rl.rewards.code_exec"):
+        _note_missing(missing)
+        _note_missing(missing)
+    assert sandbox_counters() == {"missing_layer/user": 2, "missing_layer/proc": 2}
+    assert sum("'user' could not be applied" in r.getMessage() for r in caplog.records) == 1
+
+
+UNPRIVILEGED_USER = "zerorl-sandbox"
+"""Created by .ci/run; `nobody` is used where it does not exist."""
+
+
+def test_tables_pass_as_an_unprivileged_user():
+    """The adversarial and benign tables again, as an ordinary user (as root, they ran above)."""
+    import pwd
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0:
+        result = run_tests(GOOD, TESTS, limits=LIMITS)
+        assert result.layers["user"] and result.workdir == "tmpfs", result.layers  # non-root keeps the tmpfs
+        return
+    try:
+        user = pwd.getpwnam(UNPRIVILEGED_USER)
+    except KeyError:
+        user = pwd.getpwnam("nobody")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    probe = subprocess.run([sys.executable, "-c", "import pytest, rewards"], cwd=root, user=user.pw_uid,
+                           group=user.pw_gid, extra_groups=[], capture_output=True, text=True, env={
+                               "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root})
+    assert probe.returncode == 0, (
+        f"user {user.pw_name} cannot run {sys.executable} on {root} ({probe.stderr.strip()[-300:]}): create the "
+        f"user and make the interpreter reachable as .ci/run does")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__,
+                          "-k", "adversarial or benign or layers or flushed"],
+                         cwd=root, user=user.pw_uid, group=user.pw_gid, extra_groups=[], capture_output=True, text=True,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root, "HOME": "/tmp",
+                              "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and "failed" not in run.stdout
 
 
 def test_namespaces_applied_as_root():
