@@ -263,7 +263,10 @@ def decode(item, depth: int = 0):
 
 
 def _short(value) -> str:
-    text = "<iterator>" if type(value).__name__ == "list_iterator" else repr(value)
+    try:
+        text = "<iterator>" if type(value).__name__ == "list_iterator" else repr(value)
+    except ValueError:  # an int past sys.get_int_max_str_digits()
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= 200 else text[:200] + "..."
 
 

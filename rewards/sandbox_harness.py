@@ -242,6 +242,33 @@ def encode(value, depth=0):
     raise TypeError(f"a {kind.__name__} cannot be sent out of the sandbox (plain data only)")
 
 
+def to_json(item) -> str:
+    """JSON text of plain data (what `encode` returns, and the layers dict). Not the json module: importing it
+    costs ~25 ms (json.decoder compiles regular expressions), a third of a short run."""
+    from _json import encode_basestring_ascii
+
+    kind = type(item)
+    if kind is str:
+        return encode_basestring_ascii(item)
+    if item is None:
+        return "null"
+    if kind is bool:
+        return "true" if item else "false"
+    if kind is int:
+        return int.__repr__(item)
+    if kind is float:
+        if item != item:
+            return "NaN"
+        if item in (float("inf"), float("-inf")):
+            return "Infinity" if item > 0 else "-Infinity"
+        return float.__repr__(item)
+    if kind is list:
+        return "[" + ",".join([to_json(x) for x in item]) + "]"
+    if kind is dict:
+        return "{" + ",".join([encode_basestring_ascii(str(k)) + ":" + to_json(v) for k, v in item.items()]) + "}"
+    raise TypeError(f"cannot write a {kind.__name__} as JSON")
+
+
 def main():
     import builtins
     import marshal
@@ -297,12 +324,10 @@ def main():
     limit(resource.RLIMIT_CORE, 0)
     limit(resource.RLIMIT_NOFILE, max(limits["open_files"], result_fd + 1))
 
-    import json
-
-    dumps, write, stdout, stderr = json.dumps, os.write, sys.stdout, sys.stderr
+    write, stdout, stderr = os.write, sys.stdout, sys.stderr
 
     def send(item):
-        line = dumps(item).encode() + b"\n"
+        line = to_json(item).encode() + b"\n"
         while line:
             line = line[write(result_fd, line):]
 

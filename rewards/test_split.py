@@ -301,7 +301,7 @@ def _prune_child(child: list, units: list, parent: list) -> str:
     return "\n".join(ast.unparse(s) for s in reversed(kept))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)
 def plan_test(source: str, own: frozenset = frozenset()) -> TestPlan:
     """Decide how `source` (one test: asserts, or a HumanEval `def check(candidate)` + `check(name)`) runs."""
     try:
