@@ -1,7 +1,10 @@
 """The code-execution sandbox: honest programs pass, and every escape or cheat in the table is contained and
 scores 0. Each row runs a real child process; the whole file takes a few seconds."""
 
+import collections
 import functools
+import json
+import math
 import os
 import signal
 import socket
@@ -14,6 +17,7 @@ import pytest
 from rewards.code_exec import (_WARNED, SandboxLimits, _missing_layers, _note_missing, assemble_program, code_reward,
                                extract_code, reset_sandbox_stats, run_many, run_tests, sandbox_counters, sandbox_stats,
                                sweep_stale_dirs)
+from rewards.test_split import plan_test
 
 LIMITS = SandboxLimits(timeout_s=1.0, memory_mb=512)
 GOOD = "def add(a, b):\n    return a + b\n"
@@ -515,16 +519,26 @@ def test_humaneval_style_programs(code):
 
 
 FILTER_PROBE = """
-import ctypes, os, subprocess, sys, threading
+import ctypes, os, signal, subprocess, sys, threading
 sys.path.insert(0, {root!r})
 from rewards.sandbox_harness import install_process_filter
 assert install_process_filter(ctypes.CDLL(None, use_errno=True)) == "seccomp"
 out = []
 t = threading.Thread(target=out.append, args=("thread ran",))
 t.start(); t.join()
+libc = ctypes.CDLL(None, use_errno=True)
+def native(result):
+    if result == -1:
+        raise OSError(ctypes.get_errno(), "native")
+signal.signal(signal.SIGUSR1, lambda *a: out.append("self signalled"))
+os.kill(os.getpid(), signal.SIGUSR1)
 for name, attempt in [("fork", os.fork), ("spawn", lambda: subprocess.Popen(["true"])),
-                      ("native fork", lambda: ctypes.CDLL(None, use_errno=True).fork() == -1 and
-                                              (_ for _ in ()).throw(OSError(ctypes.get_errno(), "native")))]:
+                      ("native fork", lambda: native(libc.fork())),
+                      ("kill parent", lambda: os.kill(os.getppid(), 0)),
+                      ("kill group", lambda: os.kill(0, 0)),
+                      ("pidfd_open", lambda: os.pidfd_open(os.getppid())),
+                      ("ptrace", lambda: native(libc.ptrace(16, os.getppid(), 0, 0))),
+                      ("memfd", lambda: os.memfd_create("x"))]:
     try:
         attempt()
         out.append(name + " worked")
@@ -534,8 +548,9 @@ print(out)
 """
 
 
-def test_kernel_refuses_fork_but_not_threads_without_the_audit_hook():
-    """The seccomp layer alone (no audit hook in this probe): even native code cannot create a process."""
+def test_kernel_refuses_processes_and_foreign_signals_without_namespaces():
+    """The seccomp layer alone (no namespaces in this probe): even native code cannot create a process or reach
+    another one, while threads and signals to itself work."""
     import subprocess
     import sys
 
@@ -546,8 +561,88 @@ def test_kernel_refuses_fork_but_not_threads_without_the_audit_hook():
     probe = subprocess.run([sys.executable, "-c", FILTER_PROBE.format(root=root)], capture_output=True, text=True,
                            timeout=30)
     assert probe.returncode == 0, probe.stderr
-    assert probe.stdout.strip() == "['thread ran', 'fork refused 1', 'spawn refused 1', 'native fork refused 1']"
+    assert probe.stdout.strip() == str(["thread ran", "self signalled", "fork refused 1", "spawn refused 1",
+                                        "native fork refused 1", "kill parent refused 1", "kill group refused 1",
+                                        "pidfd_open refused 1", "ptrace refused 1", "memfd refused 1"])
     assert run_tests(GOOD, TESTS, limits=LIMITS).processes == "seccomp"
+
+
+# (test, program names it may call, expected plan: None = in process, else [(shipped, verdict), ...])
+SPLITS = [
+    ("assert f(3) == [1, 2]", (), [(("f(3)",), "__value_0 == [1, 2]")]),
+    ("assert f(x=3) == (1, 2), 'message'", (), [(("f(x=3)",), "__value_0 == (1, 2)")]),
+    ("assert math.isclose(f(2), 3.5, rel_tol=0.001)", (), [(("f(2)",), "math.isclose(__value_0, 3.5, rel_tol=0.001)")]),
+    ("assert set(f(1)) == {1, 2}", (), [(("set(f(1))",), "__value_0 == {1, 2}")]),
+    ("assert f(1)", (), [(("f(1)",), "__value_0")]),
+    ("assert not f(1)", (), [(("not f(1)",), "__value_0")]),
+    ("assert f(1) is True", (), [(("f(1)",), "__value_0 is True")]),
+    ("assert abs(f(1) - 0.5) < 1e-06", (), [(("f(1)",), "abs(__value_0 - 0.5) < 1e-06")]),
+    ("assert type(f(1)) is int", (), [(("f(1)",), "type(__value_0) is int")]),
+    ("assert f(1) == g(2)", (), [(("f(1) == g(2)",), "__value_0")]),
+    ("assert sum(10, 15) == 6", ("sum",), [(("sum(10, 15)",), "__value_0 == 6")]),
+    ("assert sum(f(1)) == 6", (), [(("sum(f(1))",), "__value_0 == 6")]),
+    ("from math import isclose\nassert isclose(f(1), 2.0)", (), [(("f(1)",), "isclose(__value_0, 2.0)")]),
+    ("EXPECTED = [1, 2]\nassert f(1) == EXPECTED", (), [(("f(1)",), "__value_0 == EXPECTED")]),
+    ("def check(candidate):\n    assert candidate(1) == 2\n    assert True\ncheck(inc)", (),
+     [(("candidate(1)",), "__value_0 == 2"), ((), "True")]),
+    ("for x in range(3):\n    assert f(x) == x", (), None),
+    ("x = f(1)\nassert x == 2", (), None),
+    ("try:\n    f(1)\nexcept ValueError:\n    pass", (), None),
+    ("def helper(a, b):\n    return a == b\nassert helper(f(1), 2)", (), None),  # 2 would enter the child
+    ("assert f(1) * 10 ** 9 == 3", (), None),  # the parent does not multiply program values
+    ("assert [round(v, 2) for v in f(1)] == [0.5]", (), None),
+]
+
+
+@pytest.mark.parametrize("test,own,expected", SPLITS, ids=[row[0][:40] for row in SPLITS])
+def test_tests_are_split_so_expected_values_stay_outside(test, own, expected):
+    plan = plan_test(test, frozenset(own))
+    if expected is None:
+        assert plan.in_process, plan
+        return
+    assert not plan.in_process, plan.reason
+    assert [(u.shipped, u.verdict) for u in plan.split.units] == expected
+
+
+def test_expected_constants_do_not_enter_the_child():
+    plan = plan_test("INPUT = [3, 1]\nEXPECTED = [1, 3]\nassert f(INPUT) == EXPECTED")
+    assert "INPUT" in plan.split.child_preamble and "EXPECTED" not in plan.split.child_preamble
+    check = plan_test("def check(candidate):\n    lst = list(range(3))\n    total = sum(lst)\n"
+                      "    assert candidate(lst) == total\ncheck(f)")
+    assert "lst" in check.split.child_preamble and "total" not in check.split.child_preamble
+
+
+# values as a program returns them -> what the parent sees (None: the test fails, nothing crosses)
+VALUES = [
+    (None, None), (True, True), (3, 3), (-2 ** 600, -2 ** 600), (0.5, 0.5), ("é\udc80", "é\udc80"),
+    ([1, (2, "x")], [1, (2, "x")]), ({1: {2}}, {1: {2}}), (frozenset({1}), frozenset({1})), (b"\x00", b"\x00"),
+    (bytearray(b"a"), bytearray(b"a")), (1 + 2j, 1 + 2j), (float("inf"), float("inf")),
+    (collections.OrderedDict([(1, 2)]), {1: 2}), (collections.Counter("aa"), {"a": 2}),
+]
+
+
+@pytest.mark.parametrize("value,seen", VALUES, ids=[repr(row[0])[:30] for row in VALUES])
+def test_values_cross_the_boundary_as_plain_data(value, seen):
+    from rewards.code_exec import decode
+    from rewards.sandbox_harness import encode, to_json
+
+    got = decode(json.loads(to_json(encode(value))))
+    assert got == seen and type(got) is type(seen)
+
+
+@pytest.mark.parametrize("value", [object(), print, type, float("nan"), iter([1])],
+                         ids=["object", "function", "type", "nan", "iterator"])
+def test_values_without_plain_form(value):
+    from rewards.code_exec import decode
+    from rewards.sandbox_harness import encode, to_json
+
+    if isinstance(value, float):  # nan crosses, and stays nan
+        assert math.isnan(decode(json.loads(to_json(encode(value)))))
+    elif hasattr(value, "__next__"):  # an iterator crosses as a one-shot iterator
+        assert list(decode(json.loads(to_json(encode(value))))) == [1]
+    else:
+        with pytest.raises(TypeError, match="plain data only"):
+            encode(value)
 
 
 def test_example_without_tests_is_a_clear_error():
