@@ -197,7 +197,8 @@ def drop_capabilities(libc) -> bool:
 
 
 def encode(value, depth=0):
-    """Plain data for JSON: scalars as themselves, others tagged ["l"|"t"|"s"|"f"|"d"|"b"|"y"|"c"|"i"|"g", ...].
+    """Plain data for JSON: scalars as themselves, others tagged ["l"|"t"|"s"|"f"|"d"|"b"|"y"|"c"|"i"|"g"|"q"|"m", ...]
+    (q: Fraction, m: Decimal, g: an iterator's items).
     Subclasses are sent as their base type's data (through unbound base methods, which they cannot override);
     anything else raises TypeError and fails the test."""
     kind = type(value)
@@ -235,6 +236,12 @@ def encode(value, depth=0):
         for key, item in dict.items(value):
             out += [encode(key, depth), encode(item, depth)]
         return out
+    if kind is type({}.keys()) or kind is type({}.items()):  # set-like views compare as sets
+        return ["s"] + [encode(item, depth) for item in value]
+    if kind.__module__ == "fractions" and kind.__name__ == "Fraction":
+        return ["q", encode(value.numerator, depth), encode(value.denominator, depth)]
+    if kind.__module__ in ("decimal", "_decimal", "_pydecimal") and kind.__name__ == "Decimal":
+        return ["m", str.__str__(str(value))]
     if hasattr(kind, "__next__") and hasattr(kind, "__iter__"):
         # An iterator (generator, map, zip ...): its items, rebuilt as a one-shot iterator by the parent, so that
         # sorted(f(x)) works and f(x) == [...] stays False as in Python.

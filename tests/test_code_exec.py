@@ -2,6 +2,8 @@
 scores 0. Each row runs a real child process; the whole file takes a few seconds."""
 
 import collections
+import decimal
+import fractions
 import functools
 import json
 import math
@@ -618,6 +620,8 @@ VALUES = [
     ([1, (2, "x")], [1, (2, "x")]), ({1: {2}}, {1: {2}}), (frozenset({1}), frozenset({1})), (b"\x00", b"\x00"),
     (bytearray(b"a"), bytearray(b"a")), (1 + 2j, 1 + 2j), (float("inf"), float("inf")),
     (collections.OrderedDict([(1, 2)]), {1: 2}), (collections.Counter("aa"), {"a": 2}),
+    ({"a": 1}.keys(), {"a"}), ({"a": 1}.items(), {("a", 1)}), (fractions.Fraction(1, 3), fractions.Fraction(1, 3)),
+    (decimal.Decimal("1.10"), decimal.Decimal("1.10")),
 ]
 
 
