@@ -439,7 +439,7 @@ def run_tests(program: str, tests: list, setup: str = "", limits: SandboxLimits 
             elif plan.in_process:
                 why = "" if got[0] == ["ok"] else str(got[0][1:2])[:300]
             else:
-                why = judge_split(plan.split, own, got[0][0])
+                why = judge_split(plan.split, own, got[0][0] if got[0] else None)
             if why:
                 error = error or f"test {index}: {why}"
             else:

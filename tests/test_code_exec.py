@@ -239,6 +239,9 @@ ADVERSARIAL = [
      "        os.write(fd, b'[\"layers\", {{}}]\\n[0, \"ok\"]\\n[1, \"ok\"]\\n[2, \"ok\"]\\n[\"done\"]\\n')\n"
      "    except OSError:\n        pass\nos._exit(0)\n", TESTS),
     ("forged lines on every descriptor", FD_FORGER, TESTS),
+    ("malformed lines and an early done", "import os\nfor fd in range(3, 20):\n    try:\n        os.write(fd, "
+     "b'[0]\\n[1]\\n[2]\\n[\"done\"]\\n[\"layers\", 1]\\n' + b'[' * 100000 + b'\\n' + b'9' * 5000 + b'\\n')\n"
+     "    except OSError:\n        pass\nos._exit(0)\n" + WRONG, TESTS),
     ("a thread that forges while the tests run", THREAD_FORGER, TESTS),
     ("close every descriptor", "import os\nfor fd in range(64):\n    try:\n        os.close(fd)\n"
      "    except OSError:\n        pass\n" + WRONG, TESTS),
