@@ -292,7 +292,10 @@ def main():
     libc.prctl(pr_set_pdeathsig, 9, 0, 0, 0)  # the scorer that started us died (e.g. a killed pool worker)
     if os.getppid() != config["parent_pid"]:
         os._exit(3)
-    layers = enter_namespaces(libc, config.get("network_namespace", True))
+    if config.get("namespaces", True):
+        layers = enter_namespaces(libc, config.get("network_namespace", True))
+    else:
+        layers = {"user": False, "mount": False, "pid": False, "network": False}
     layers.update(seal_filesystem(libc, limits, layers["mount"]))
     null = os.open("/dev/null", os.O_RDONLY)
     child = os.fork()
@@ -344,8 +347,8 @@ def main():
         except BaseException:
             return "unprintable exception"
 
-    if not layers["readonly"]:
-        arm_write_guard(os.getcwd())
+    if not layers["readonly"] or layers["proc"] == "host":
+        arm_fallback_guard(os.getcwd(), proc_visible=layers["proc"] == "host")
     send(["layers", layers])
 
     pristine_builtins = dict(builtins.__dict__)
@@ -410,11 +413,18 @@ def main():
     os._exit(0)
 
 
-def arm_write_guard(workdir):
-    """Fallback where the read-only mounts could not be applied: refuse, in an audit hook, writes outside the work
-    dir. A Python-level guard only (native code can bypass it); the layer report says it is the fallback."""
+def arm_fallback_guard(workdir, proc_visible):
+    """Fallback where the read-only mounts or the private /proc could not be applied: refuse, in an audit hook,
+    writes outside the work dir and, while other processes show in /proc, opening /proc/<pid> paths other than
+    its own and loading ctypes (native code would bypass the hook). Python level only; the missing layers are
+    counted and logged by the parent."""
     import os
     import sys
+
+    own_proc = ("/proc/self", "/proc/thread-self", f"/proc/{os.getpid()}")
+    if proc_visible:  # the harness loaded ctypes: make the program's import go through the hook
+        for name in [m for m in sys.modules if m == "ctypes" or m.startswith(("ctypes.", "_ctypes"))]:
+            del sys.modules[name]
 
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
     path_events = frozenset(("os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.chmod", "os.chown",
@@ -433,12 +443,28 @@ def arm_write_guard(workdir):
             return False
         return not path.startswith("/") or path == workdir or path.startswith(workdir + "/")
 
+    def foreign_proc(path):
+        try:
+            path = _fspath(path)
+            path = _decode(path, "utf-8", "replace") if _isinstance(path, _bytes) else _as_str("", path)
+        except BaseException:
+            return True
+        if not path.startswith("/proc/"):
+            return False
+        return ".." in path.split("/") or not any(path == p or path.startswith(p + "/") for p in own_proc)
+
     def hook(event, args):
         if event == "open":
             path, flags = args[0], args[2]
             if not _isinstance(path, _int) and (not _isinstance(flags, _int) or flags & write_flags):
                 if not inside(path):
                     raise PermissionError(f"sandbox: writing {path!r} is not allowed")
+            if proc_visible and not _isinstance(path, _int) and foreign_proc(path):
+                raise PermissionError(f"sandbox: opening {path!r} is not allowed")
+        elif proc_visible and event == "import" and args[0] in ("ctypes", "_ctypes"):
+            raise PermissionError("sandbox: ctypes is not allowed on this machine (no PID namespace)")
+        elif proc_visible and event.startswith("ctypes."):
+            raise PermissionError(f"sandbox: {event} is not allowed")
         elif event in path_events:
             for path in args[:2]:
                 if path is not None and not _isinstance(path, _int) and not inside(path):

@@ -423,6 +423,37 @@ def test_a_missing_layer_is_counted_and_logged_once(caplog):
     assert sum("'user' could not be applied" in r.getMessage() for r in caplog.records) == 1
 
 
+FALLBACK_ROWS = ["write a file outside the work dir", "write through os.open", "symlink out, then write",
+                 "delete a file outside", "rename a file outside", "read the parent's environment", "kill the parent",
+                 "kill the parent's group", "kill everyone", "kill through ctypes", "pidfd_send_signal to the parent",
+                 "ptrace the parent", "fork bomb", "ctypes fork", "signal handler via _imp.create_builtin walks frames",
+                 "frame walking to the harness", "gc rewrites the harness's plan", "print a fake report and exit"]
+
+
+@pytest.mark.parametrize("name", FALLBACK_ROWS)
+def test_without_namespaces_the_fallback_guards_contain_and_missing_layers_are_counted(name, escape_targets):
+    """A machine where unshare is refused (e.g. a container's seccomp profile): still score 0 and contained."""
+    program, tests = next((row[1], row[2]) for row in ADVERSARIAL if row[0] == name)
+    source = program.format(**{k: v for k, v in escape_targets.items() if isinstance(v, (str, int))})
+    reset_sandbox_stats()
+    result = run_tests(source, tests, limits=SandboxLimits(timeout_s=1.0, memory_mb=512, namespaces=False))
+    assert result.passed == 0 and result.status != "passed", name
+    assert not os.path.exists(escape_targets["outside"]) and os.path.exists(escape_targets["victim"])
+    assert escape_targets["signals"] == [] and sandbox_processes() == []
+    if result.layers:  # rows that close the result pipe leave no layer report
+        assert result.layers["proc"] == "host" and not result.layers["user"] and result.layers["seccomp"]
+        assert sandbox_counters().get("missing_layer/pid") is None  # not expected when namespaces are off
+
+
+def test_without_namespaces_honest_programs_still_pass():
+    limits = SandboxLimits(timeout_s=5.0, namespaces=False)
+    for name, program, tests in BENIGN:
+        if "ctypes" in program:
+            continue
+        result = run_tests(program, tests, limits=limits)
+        assert result.status == "passed", f"{name}: {result.error}"
+
+
 UNPRIVILEGED_USER = "zerorl-sandbox"
 """Created by .ci/run; `nobody` is used where it does not exist."""
 
