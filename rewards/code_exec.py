@@ -251,13 +251,14 @@ def decode(item, depth: int = 0):
     if tag == "t":
         return tuple(decode(x, depth) for x in rest)
     if tag == "s":
-        return {decode(x, depth) for x in rest}
+        return set(_distinct_hashes([decode(x, depth) for x in rest]))
     if tag == "f":
-        return frozenset(decode(x, depth) for x in rest)
+        return frozenset(_distinct_hashes([decode(x, depth) for x in rest]))
     if tag == "g":
         return iter([decode(x, depth) for x in rest])
     if tag == "d" and len(rest) % 2 == 0:
-        return {decode(rest[i], depth): decode(rest[i + 1], depth) for i in range(0, len(rest), 2)}
+        keys = _distinct_hashes([decode(rest[i], depth) for i in range(0, len(rest), 2)])
+        return dict(zip(keys, [decode(rest[i], depth) for i in range(1, len(rest), 2)]))
     if tag in ("b", "y") and len(rest) == 1 and isinstance(rest[0], str):
         return bytes.fromhex(rest[0]) if tag == "b" else bytearray.fromhex(rest[0])
     if tag == "c" and len(rest) == 2 and all(type(x) in (int, float) for x in rest):
@@ -265,10 +266,21 @@ def decode(item, depth: int = 0):
     if tag == "q" and len(rest) == 2 and all(type(x) is int for x in rest) and rest[1] != 0:
         return fractions.Fraction(rest[0], rest[1])
     if tag == "m" and len(rest) == 1 and isinstance(rest[0], str) and len(rest[0]) <= 1000:
-        return decimal.Decimal(rest[0])
+        value = decimal.Decimal(rest[0])
+        if value.is_finite() and abs(value.adjusted()) > 10000:  # int() of 1e999999999 would take forever
+            raise ValueError("Decimal exponent out of range")
+        return value
     if tag == "i" and len(rest) == 1 and isinstance(rest[0], str) and len(rest[0]) <= 1 << 16:
         return int(rest[0], 16)
     raise ValueError(f"malformed value from the sandbox (tag {tag!r})")
+
+
+def _distinct_hashes(items: list) -> list:
+    """Items of a set or dict keys, refused when many share one hash: ints and tuples hash without a random seed,
+    so a program could send values that all collide and make building the set quadratic here."""
+    if len(items) > 64 and max(Counter(map(hash, items)).values()) > 64:
+        raise ValueError("too many values with one hash")
+    return items
 
 
 def _short(value) -> str:

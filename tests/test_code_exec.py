@@ -627,6 +627,10 @@ SPLITS = [
     ("def helper(a, b):\n    return a == b\nassert helper(f(1), 2)", (), None),  # 2 would enter the child
     ("assert f(1) * 10 ** 9 == 3", (), None),  # the parent does not multiply program values
     ("assert [round(v, 2) for v in f(1)] == [0.5]", (), None),
+    ("assert f(1) % 2 == 0", (), None),  # str % formatting of a claimed value could be huge
+    ("assert list(range(f(1), 10)) == [9]", (), None),  # range of a claimed -10**12 would be built here
+    ("assert set(f(1) + [1]) == {1}", (), None),  # colliding ints would make set() quadratic here
+    ("assert set(f(1)) - {1} == {2}", (), [(("set(f(1))",), "__value_0 - {1} == {2}")]),  # a set is checked
 ]
 
 
@@ -666,6 +670,29 @@ def test_values_cross_the_boundary_as_plain_data(value, seen):
 
     got = decode(json.loads(to_json(encode(value))))
     assert got == seen and type(got) is type(seen)
+
+
+@pytest.mark.parametrize("item", [
+    ["s"] + [i * (2 ** 61 - 1) for i in range(1000)],  # 1,000 distinct ints with one hash: quadratic to build
+    ["d"] + [x for i in range(1000) for x in (["t", i * (2 ** 61 - 1)], 0)],
+    ["m", "1e999999"], ["i", "z"], ["x", 1], ["s", ["l"]], "not a list", [["l"]] * 200,
+], ids=["colliding set", "colliding dict keys", "huge Decimal", "bad hex", "unknown tag", "unhashable",
+        "bare string", "nested too deep"])
+def test_malformed_or_costly_values_are_refused_here(item):
+    from rewards.code_exec import decode
+
+    nested = item
+    if item == [["l"]] * 200:
+        nested = ["l"]
+        for _ in range(200):
+            nested = ["l", nested]
+    if nested == "not a list":
+        assert decode(nested) == "not a list"  # a str is a value
+        return
+    started = time.monotonic()
+    with pytest.raises((ValueError, TypeError)):
+        decode(nested)
+    assert time.monotonic() - started < 1.0
 
 
 @pytest.mark.parametrize("value", [object(), print, type, float("nan"), iter([1])],
