@@ -347,8 +347,8 @@ def main():
         except BaseException:
             return "unprintable exception"
 
-    if not layers["readonly"] or layers["proc"] == "host":
-        arm_fallback_guard(os.getcwd(), proc_visible=layers["proc"] == "host")
+    if not layers["readonly"] or layers["proc"] == "host" or not layers["user"]:
+        arm_fallback_guard(os.getcwd(), proc_visible=layers["proc"] == "host", devices=not layers["user"])
     send(["layers", layers])
 
     pristine_builtins = dict(builtins.__dict__)
@@ -413,15 +413,17 @@ def main():
     os._exit(0)
 
 
-def arm_fallback_guard(workdir, proc_visible):
-    """Fallback where the read-only mounts or the private /proc could not be applied: refuse, in an audit hook,
-    writes outside the work dir and, while other processes show in /proc, opening /proc/<pid> paths other than
-    its own and loading ctypes (native code would bypass the hook). Python level only; the missing layers are
-    counted and logged by the parent."""
+def arm_fallback_guard(workdir, proc_visible, devices):
+    """Fallback where a layer could not be applied: refuse, in an audit hook, writes outside the work dir; while
+    other processes show in /proc, opening /proc/<pid> paths other than its own and loading ctypes (native code
+    would bypass the hook); outside a user namespace (where the kernel refuses block devices by itself), opening
+    devices other than null, zero, full, random and urandom. Python level only; the missing layers are counted
+    and logged by the parent."""
     import os
     import sys
 
     own_proc = ("/proc/self", "/proc/thread-self", f"/proc/{os.getpid()}")
+    harmless_devices = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
     if proc_visible:  # the harness loaded ctypes: make the program's import go through the hook
         for name in [m for m in sys.modules if m == "ctypes" or m.startswith(("ctypes.", "_ctypes"))]:
             del sys.modules[name]
@@ -453,6 +455,14 @@ def arm_fallback_guard(workdir, proc_visible):
             return False
         return ".." in path.split("/") or not any(path == p or path.startswith(p + "/") for p in own_proc)
 
+    def device(path):
+        try:
+            path = _fspath(path)
+            path = _decode(path, "utf-8", "replace") if _isinstance(path, _bytes) else _as_str("", path)
+        except BaseException:
+            return True
+        return path.startswith("/dev/") and path not in harmless_devices
+
     def hook(event, args):
         if event == "open":
             path, flags = args[0], args[2]
@@ -460,6 +470,8 @@ def arm_fallback_guard(workdir, proc_visible):
                 if not inside(path):
                     raise PermissionError(f"sandbox: writing {path!r} is not allowed")
             if proc_visible and not _isinstance(path, _int) and foreign_proc(path):
+                raise PermissionError(f"sandbox: opening {path!r} is not allowed")
+            if devices and not _isinstance(path, _int) and device(path):
                 raise PermissionError(f"sandbox: opening {path!r} is not allowed")
         elif proc_visible and event == "import" and args[0] in ("ctypes", "_ctypes"):
             raise PermissionError("sandbox: ctypes is not allowed on this machine (no PID namespace)")

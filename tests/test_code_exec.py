@@ -202,6 +202,8 @@ ADVERSARIAL = [
      TESTS),
     ("read the parent's environment", "assert b'hunter2' in open('/proc/{parent}/environ', 'rb').read()\n" + GOOD,
      TESTS),
+    ("read a raw disk", "import os\ndisks = [d for d in os.listdir('/sys/block')]\n"
+     "assert any(open('/dev/' + d, 'rb').read(512) for d in disks)\n" + GOOD, TESTS),
     ("see the parent in /proc", "import os\nassert '{parent}' in os.listdir('/proc')\n" + GOOD, TESTS),
     ("open a socket", "import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\n" + GOOD, TESTS),
     ("raw _socket", "import _socket\ns = _socket.socket()\ns.connect(('127.0.0.1', {port}))\n" + GOOD, TESTS),
@@ -423,7 +425,7 @@ def test_a_missing_layer_is_counted_and_logged_once(caplog):
     assert sum("'user' could not be applied" in r.getMessage() for r in caplog.records) == 1
 
 
-FALLBACK_ROWS = ["write a file outside the work dir", "write through os.open", "symlink out, then write",
+FALLBACK_ROWS = ["read a raw disk", "write a file outside the work dir", "write through os.open", "symlink out, then write",
                  "delete a file outside", "rename a file outside", "read the parent's environment", "kill the parent",
                  "kill the parent's group", "kill everyone", "kill through ctypes", "pidfd_send_signal to the parent",
                  "ptrace the parent", "fork bomb", "ctypes fork", "signal handler via _imp.create_builtin walks frames",
