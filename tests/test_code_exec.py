@@ -330,8 +330,9 @@ BENIGN = [
      TESTS),
     ("__code__ and frames", "import sys\ndef add(a, b):\n    assert add.__code__.co_argcount == 2\n"
      "    assert sys._getframe().f_code.co_name == 'add'\n    return a + b\n", TESTS),
-    ("a signal handler for itself", "import signal\nhits = []\nsignal.signal(signal.SIGUSR1, lambda s, f: hits.append(s))"
-     "\nsignal.raise_signal(signal.SIGUSR1)\nassert hits == [signal.SIGUSR1]\n" + GOOD, TESTS),
+    ("a signal handler for itself", "import signal\nhits = []\n"
+     "signal.signal(signal.SIGUSR1, lambda s, f: hits.append(s))\nsignal.raise_signal(signal.SIGUSR1)\n"
+     "assert hits == [signal.SIGUSR1]\n" + GOOD, TESTS),
     ("gc", "import gc\ngc.collect()\nassert gc.get_objects()\n" + GOOD, TESTS),
     ("files in the work dir and tempfile", "import os, tempfile\nopen('notes.txt', 'w').write('x')\n"
      "with tempfile.TemporaryDirectory() as d:\n    open(os.path.join(d, 'a'), 'w').write('y')\n"
@@ -351,7 +352,8 @@ BENIGN = [
       "assert ordered() == {1: 'a'}", "assert point() == (1, 2)"]),
     ("sets, frozensets, bytes, complex, big ints, nan", "import math\ndef f():\n    return {1, 2}\n"
      "def g():\n    return frozenset('ab')\ndef h():\n    return b'\\x00\\xff'\ndef c():\n    return 1 + 2j\n"
-     "def big():\n    return 2 ** 5000\ndef nan():\n    return float('nan')\ndef keys():\n    return {(1, 'a'): [None]}\n",
+     "def big():\n    return 2 ** 5000\ndef nan():\n    return float('nan')\n"
+     "def keys():\n    return {(1, 'a'): [None]}\n",
      ["assert f() == {1, 2}", "assert g() == frozenset({'a', 'b'})", "assert h() == b'\\x00\\xff'",
       "assert c() == complex(1, 2)", "assert big() == 2 ** 5000", "assert math.isnan(nan())",
       "assert keys() == {(1, 'a'): [None]}"]),
@@ -359,10 +361,12 @@ BENIGN = [
      "def flag(x):\n    return x > 0\n",
      ["assert list(gen(3)) == [0, 1, 2]", "assert abs(close() - 0.3) < 1e-9", "assert math.isclose(close(), 0.3)",
       "assert flag(1) is True", "assert not flag(-1)", "assert flag(2)", "assert set(gen(3)) == {2, 1, 0}",
-      "assert sorted(gen(3), reverse=True)[0] == 2", "assert type(close()) is float", "assert isinstance(flag(1), bool)",
+      "assert sorted(gen(3), reverse=True)[0] == 2", "assert type(close()) is float",
+      "assert isinstance(flag(1), bool)",
       "assert round(close(), 2) == 0.3", "assert len(list(gen(4))) == 4"]),
     ("a HumanEval check function", "def add(a, b):\n    return a + b\n",
-     ["METADATA = {}\n\ndef check(candidate):\n    assert candidate(1, 2) == 3\n    assert abs(candidate(0.1, 0.2) - 0.3) < 1e-9"
+     ["METADATA = {}\n\ndef check(candidate):\n    assert candidate(1, 2) == 3\n"
+      "    assert abs(candidate(0.1, 0.2) - 0.3) < 1e-9"
       "\n    assert candidate('a', 'b') == 'ab', 'strings'\n\ncheck(add)\n"]),
     ("prints", "print('hello')\n" + GOOD, TESTS),
     ("enum, typing, json, re, random, time, datetime, heapq, itertools",
@@ -425,8 +429,9 @@ def test_a_missing_layer_is_counted_and_logged_once(caplog):
     assert sum("'user' could not be applied" in r.getMessage() for r in caplog.records) == 1
 
 
-FALLBACK_ROWS = ["read a raw disk", "write a file outside the work dir", "write through os.open", "symlink out, then write",
-                 "delete a file outside", "rename a file outside", "read the parent's environment", "kill the parent",
+FALLBACK_ROWS = ["read a raw disk", "write a file outside the work dir", "write through os.open",
+                 "symlink out, then write", "delete a file outside", "rename a file outside",
+                 "read the parent's environment", "kill the parent",
                  "kill the parent's group", "kill everyone", "kill through ctypes", "pidfd_send_signal to the parent",
                  "ptrace the parent", "fork bomb", "ctypes fork", "signal handler via _imp.create_builtin walks frames",
                  "frame walking to the harness", "gc rewrites the harness's plan", "print a fake report and exit"]
