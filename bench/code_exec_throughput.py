@@ -59,6 +59,7 @@ def main():
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--limit", type=int, default=0, help="first N problems only (0: all 974)")
     parser.add_argument("--baseline-commit", default=BASELINE_COMMIT)
+    parser.add_argument("--chunk", type=int, default=50, help="jobs per interleaved chunk (at least 8 x workers)")
     args = parser.parse_args()
     examples = mbpp.load_split("prompt+test+validation+train")
     examples = examples[: args.limit] if args.limit else examples
@@ -67,23 +68,26 @@ def main():
     limits = SandboxLimits(timeout_s=30.0)
     before = load_baseline(args.baseline_commit)
     before_limits = before.SandboxLimits(timeout_s=30.0)
-    print(f"{len(jobs)} MBPP reference solutions; before = {args.baseline_commit}")
+    print(f"{len(jobs)} MBPP reference solutions; before = {args.baseline_commit}; the three are interleaved in "
+          f"chunks so that load from other processes falls on all of them alike")
     for workers in args.workers:
-        results, new_s = timed(lambda: run_many(jobs, limits, workers=workers))
-        old_results, old_s = timed(lambda: before.run_many([job[:3] for job in jobs], before_limits, workers=workers))
-
-        def plain():
+        size = max(args.chunk, 8 * workers)
+        new_s = old_s = plain_s = 0.0
+        passed = old_passed = plain_passed = 0
+        for start in range(0, len(jobs), size):
+            chunk = jobs[start:start + size]
+            results, seconds = timed(lambda: run_many(chunk, limits, workers=workers))
+            new_s, passed = new_s + seconds, passed + sum(r.status == "passed" for r in results)
+            results, seconds = timed(lambda: before.run_many([job[:3] for job in chunk], before_limits,
+                                                             workers=workers))
+            old_s, old_passed = old_s + seconds, old_passed + sum(r.status == "passed" for r in results)
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                return sum(pool.map(plain_run, jobs))
-
-        plain_passed, plain_s = timed(plain)
-        passed = sum(r.status == "passed" for r in results)
-        old_passed = sum(r.status == "passed" for r in old_results)
+                count, seconds = timed(lambda: sum(pool.map(plain_run, chunk)))
+            plain_s, plain_passed = plain_s + seconds, plain_passed + count
         print(f"workers={workers:2d}  new {len(jobs) / new_s:6.1f}/s ({new_s:5.1f} s, {passed} passed)  "
               f"before {len(jobs) / old_s:6.1f}/s ({old_s:5.1f} s, {old_passed} passed)  "
               f"plain {len(jobs) / plain_s:6.1f}/s ({plain_passed} passed)  "
               f"new/before throughput {old_s / new_s:4.2f}x  new/plain time {new_s / plain_s:4.2f}x")
-
 
 if __name__ == "__main__":
     main()
