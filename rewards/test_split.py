@@ -128,6 +128,7 @@ def defined_names(source: str) -> frozenset:
     return frozenset(names)
 
 
+@functools.lru_cache(maxsize=65536)
 def own_builtins(reference: str) -> frozenset:
     """Builtin names the task's reference solution defines itself (MBPP 126 defines `sum`): the tests call the
     program's definition for these; every other builtin name resolves to the pristine builtin."""
@@ -192,6 +193,8 @@ class _Splitter:
             raise Unsplittable(f"{type(node).__name__} over a program value")
         if isinstance(node, ast.BinOp) and not isinstance(node.op, _PARENT_BINOPS):
             raise Unsplittable(f"operator {type(node.op).__name__} over a program value")
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            raise Unsplittable("a private attribute of a program value")
         if isinstance(node, ast.Call) and not (
                 self.function_reference(node.func)
                 and (not isinstance(node.func, ast.Name) or node.func.id in ON_VALUES
