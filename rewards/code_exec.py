@@ -9,9 +9,9 @@ Where the verdict is made. Each test is cut with `ast` (rewards/test_split.py): 
 `math.isclose(f(x), ...)`, `set(f(x)) == {...}`, `assert f(x)`, `f(x) is True`, HumanEval's
 `def check(candidate)` bodies and the like, the child only evaluates `f(x)` and sends the value back as plain
 data (JSON of None/bool/int/float/complex/str/bytes and lists, tuples, sets, dicts of them); this process
-compares it with EXPECTED, which never enters the child. So a program that takes over its own interpreter
-(a signal handler that walks frames, gc, writing to the result pipe, os._exit) can only claim values, and it
-does not know the passing ones. Tests that cannot be cut (loops, random inputs, try/except) run in the child
+compares it with EXPECTED (rewards/verdict.py), which never enters the child. So a program that takes over its
+own interpreter (a signal handler that walks frames, gc, writing to the result pipe, os._exit) can only claim
+values, and it does not know the passing ones. Tests that cannot be cut (loops, random inputs, try/except) run in the child
 the old way; they are counted (`sandbox_counters()["in_process_tests"]`, `ExecResult.in_process`) because a
 program can forge their verdict. Measured share: MBPP 0 of 2,922 tests, HumanEval 5 of 164 (32, 38, 44, 50,
 53: loops and random inputs). Tests shown in the prompt (MBPP shows the first by default; HumanEval's
@@ -53,8 +53,6 @@ audit hook does not guard reads any more). Run the trainer as an unprivileged us
 can read. cgroups (pids.max, memory.max) are not used (not writable in the containers measured).
 """
 
-import decimal
-import fractions
 import json
 import logging
 import marshal
@@ -75,7 +73,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from rewards.format import answer_body
-from rewards.test_split import compiled_verdict, own_builtins, parent_namespace, plan_test
+from rewards.test_split import own_builtins, plan_test
+from rewards.verdict import judge_split
 
 log = logging.getLogger("zero_rl.rewards.code_exec")
 
@@ -231,101 +230,6 @@ def sweep_stale_dirs() -> int:
         shutil.rmtree(os.path.join(root, name), ignore_errors=True)
         removed += 1
     return removed
-
-
-# ---- values from the child -> verdicts here ----------------------------------------------------------------
-
-_SCALARS = (type(None), bool, int, float, str)
-
-
-def decode(item, depth: int = 0):
-    """The plain value for one encoded item (rewards/sandbox_harness.py `encode`); ValueError if malformed."""
-    if isinstance(item, _SCALARS):
-        return item
-    if depth > 100 or not isinstance(item, list) or not item or not isinstance(item[0], str):
-        raise ValueError("malformed value from the sandbox")
-    tag, rest = item[0], item[1:]
-    depth += 1
-    if tag == "l":
-        return [decode(x, depth) for x in rest]
-    if tag == "t":
-        return tuple(decode(x, depth) for x in rest)
-    if tag == "s":
-        return set(_distinct_hashes([decode(x, depth) for x in rest]))
-    if tag == "f":
-        return frozenset(_distinct_hashes([decode(x, depth) for x in rest]))
-    if tag == "g":
-        return iter([decode(x, depth) for x in rest])
-    if tag == "d" and len(rest) % 2 == 0:
-        keys = _distinct_hashes([decode(rest[i], depth) for i in range(0, len(rest), 2)])
-        return dict(zip(keys, [decode(rest[i], depth) for i in range(1, len(rest), 2)]))
-    if tag in ("b", "y") and len(rest) == 1 and isinstance(rest[0], str):
-        return bytes.fromhex(rest[0]) if tag == "b" else bytearray.fromhex(rest[0])
-    if tag == "c" and len(rest) == 2 and all(type(x) in (int, float) for x in rest):
-        return complex(rest[0], rest[1])
-    if tag == "q" and len(rest) == 2 and all(type(x) is int for x in rest) and rest[1] != 0:
-        return fractions.Fraction(rest[0], rest[1])
-    if tag == "m" and len(rest) == 1 and isinstance(rest[0], str) and len(rest[0]) <= 1000:
-        value = decimal.Decimal(rest[0])
-        if value.is_finite() and abs(value.adjusted()) > 10000:  # int() of 1e999999999 would take forever
-            raise ValueError("Decimal exponent out of range")
-        return value
-    if tag == "i" and len(rest) == 1 and isinstance(rest[0], str) and len(rest[0]) <= 1 << 16:
-        return int(rest[0], 16)
-    raise ValueError(f"malformed value from the sandbox (tag {tag!r})")
-
-
-def _distinct_hashes(items: list) -> list:
-    """Items of a set or dict keys, refused when many share one hash: ints and tuples hash without a random seed,
-    so a program could send values that all collide and make building the set quadratic here."""
-    if len(items) > 64 and max(Counter(map(hash, items)).values()) > 64:
-        raise ValueError("too many values with one hash")
-    return items
-
-
-def _short(value) -> str:
-    try:
-        text = "<iterator>" if type(value).__name__ == "list_iterator" else repr(value)
-    except ValueError:  # an int past sys.get_int_max_str_digits()
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= 200 else text[:200] + "..."
-
-
-@lru_cache(maxsize=4096)
-def _namespace(split, own: frozenset) -> dict:
-    return parent_namespace(split, own)
-
-
-def judge_split(split, own: frozenset, values) -> str:
-    """"" if every assert of a split test holds on the values the child sent, else why not."""
-    if not isinstance(values, list) or len(values) != sum(len(u.shipped) for u in split.units):
-        return "the sandbox sent the wrong number of values"
-    try:
-        base = _namespace(split, own)
-    except Exception as error:  # a test constant the parent cannot compute: a task bug, reported as such
-        return f"test constants: {type(error).__name__}: {error}"
-    position = 0
-    for unit in split.units:
-        scope = dict(base)
-        for k in range(len(unit.shipped)):
-            item = values[position + k]
-            if isinstance(item, list) and len(item) == 2 and item[0] == "!":
-                return f"{unit.source}: {item[1]}"
-            try:
-                scope[f"__value_{k}"] = decode(item)
-            except Exception as error:  # malformed, unhashable in a set, a bad Decimal ...: the test fails
-                return f"{unit.source}: {type(error).__name__}: {error}"
-        position += len(unit.shipped)
-        try:
-            holds = bool(eval(compiled_verdict(unit.verdict), scope))
-        except Exception as error:
-            holds, why = False, f"{type(error).__name__}: {error}"
-        else:
-            got = ", ".join(_short(scope[f"__value_{k}"]) for k in range(len(unit.shipped)))
-            why = f"got {got}" if got else "false"
-        if not holds:
-            return f"{unit.source}: {why}"
-    return ""
 
 
 def _missing_layers(layers: dict, limits: SandboxLimits) -> list:

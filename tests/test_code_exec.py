@@ -675,7 +675,7 @@ VALUES = [
 
 @pytest.mark.parametrize("value,seen", VALUES, ids=[repr(row[0])[:30] for row in VALUES])
 def test_values_cross_the_boundary_as_plain_data(value, seen):
-    from rewards.code_exec import decode
+    from rewards.verdict import decode
     from rewards.sandbox_harness import encode, to_json
 
     got = decode(json.loads(to_json(encode(value))))
@@ -689,7 +689,7 @@ def test_values_cross_the_boundary_as_plain_data(value, seen):
 ], ids=["colliding set", "colliding dict keys", "huge Decimal", "bad hex", "unknown tag", "unhashable",
         "bare string", "nested too deep"])
 def test_malformed_or_costly_values_are_refused_here(item):
-    from rewards.code_exec import decode
+    from rewards.verdict import decode
 
     nested = item
     if item == [["l"]] * 200:
@@ -708,7 +708,7 @@ def test_malformed_or_costly_values_are_refused_here(item):
 @pytest.mark.parametrize("value", [object(), print, type, float("nan"), iter([1])],
                          ids=["object", "function", "type", "nan", "iterator"])
 def test_values_without_plain_form(value):
-    from rewards.code_exec import decode
+    from rewards.verdict import decode
     from rewards.sandbox_harness import encode, to_json
 
     if isinstance(value, float):  # nan crosses, and stays nan
