@@ -345,6 +345,8 @@ def plan_test(source: str, own: frozenset = frozenset()) -> TestPlan:
             raise Unsplittable("no assert")
     except Unsplittable as why:
         return TestPlan(source, None, str(why))
+    except (RecursionError, ValueError, TypeError, AttributeError) as error:  # e.g. a test nested too deeply
+        return TestPlan(source, None, f"{type(error).__name__}: {error}")
     split = SplitTest(tuple(units), _prune_child(child, units, parent), tuple(parent), candidate)
     return TestPlan(source, split, "")
 
