@@ -395,6 +395,14 @@ def test_builtins_the_reference_defines_stay_the_programs():
     assert run_tests(program, tests, limits=LIMITS).status == "failed"  # no reference: the pristine builtin
 
 
+def test_code_reward_takes_the_reference_from_the_example():
+    program = "def sum(a, b):\n    return a - b\n"
+    completion = f"<think>x</think> <answer>```python\n{program}```</answer>"
+    example = {"id": "mbpp/126-like", "tests": ["assert sum(10, 3) == 7"], "answer": program}
+    assert code_reward(completion, example, timeout_s=LIMITS.timeout_s) == 1.0
+    assert code_reward(completion, {**example, "answer": ""}, timeout_s=LIMITS.timeout_s) == 0.0
+
+
 def test_unsplittable_tests_run_in_process_and_are_counted():
     reset_sandbox_stats()
     tests = ["for x in range(3):\n    assert add(x, 1) == x + 1"] + TESTS
