@@ -29,7 +29,8 @@ What contains what (Linux, x86-64; root and ordinary users alike, given unprivil
   delay the return. Per-file size: RLIMIT_FSIZE (stdout/stderr files included; only `output_bytes` are read
   back). Where mount_setattr is unavailable, an audit hook refuses writes outside the work dir (Python level).
 - Processes and signals: a seccomp-BPF filter makes fork, vfork, clone without CLONE_THREAD, execve(at) fail
-  (threads still work), refuses kill/tgkill/rt_sigqueueinfo to anyone but itself, tkill, pidfd_open,
+  (threads still work), setsid/setpgid (the process group is what gets killed), refuses
+  kill/tgkill/rt_sigqueueinfo to anyone but itself, tkill, pidfd_open,
   pidfd_send_signal, pidfd_getfd, ptrace, process_vm_*, mount and namespace calls, memfd_create, bpf and
   other architectures' syscall tables (int 0x80). It is inherited and cannot be removed, so native code (ctypes)
   is bound too; importing subprocess, socket or ctypes works, using them to escape does not.

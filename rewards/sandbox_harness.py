@@ -26,6 +26,8 @@ _DENY = {
     # reaching other processes
     "tkill": 200, "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438, "ptrace": 101,
     "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312,
+    # leaving the process group the parent kills at the end (PID 1 of the namespace outlives its launcher)
+    "setsid": 112, "setpgid": 109,
     # changing the namespaces and mounts set up for the child
     "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "unshare": 272, "setns": 308,
     "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,

@@ -166,6 +166,8 @@ ADVERSARIAL = [
     ("fork bomb via subprocess", "import subprocess\nwhile True:\n    subprocess.Popen(['sleep', '100'])\n" + GOOD,
      TESTS),
     ("os.system", "import os\nos.system('sleep 100 &')\n" + WRONG, TESTS),
+    ("leave the process group, then sleep", "import ctypes, time\nlibc = ctypes.CDLL(None)\n"
+     "libc.prctl(1, 0, 0, 0, 0)\nlibc.setsid()\nlibc.setpgid(0, 0)\ntime.sleep(30)\n" + WRONG, TESTS),
     ("multiprocessing", "import multiprocessing\nmultiprocessing.Process(target=print).start()\n" + GOOD, TESTS),
     ("posix_spawn", "import os\nos.posix_spawn('/bin/sleep', ['sleep', '100'], {{}})\n" + GOOD, TESTS),
     ("ctypes fork", "import ctypes, time\nif ctypes.CDLL(None).fork() >= 0:\n    time.sleep(30)\n" + WRONG, TESTS),
