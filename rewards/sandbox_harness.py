@@ -32,18 +32,26 @@ _DENY = {
     "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "unshare": 272, "setns": 308,
     "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
     "mount_setattr": 442,
-    # memory outside RLIMIT_AS, kernel interfaces no program needs
+    # other processes' priorities and memory (same-uid processes are fair game for these without a PID namespace)
+    "setpriority": 141, "ioprio_set": 251, "migrate_pages": 256, "move_pages": 279, "process_madvise": 440,
+    "process_mrelease": 448,
+    # memory outside RLIMIT_AS, kernel interfaces no program needs (io_uring operations bypass seccomp)
     "memfd_create": 319, "bpf": 321, "perf_event_open": 298, "userfaultfd": 323, "keyctl": 250,
-    "add_key": 248, "request_key": 249,
+    "add_key": 248, "request_key": 249, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
 }
 _SELF_ONLY = {"kill": 62, "tgkill": 234, "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297}
 """Signals: allowed only when the first argument is the child's own pid (os.kill(os.getpid()), raise(),
 pthread_kill on its own threads); any other target, 0 (the group) or -1 (everyone) is refused."""
+_SELF_OR_ZERO = {"prlimit64": 302, "sched_setaffinity": 203, "sched_setscheduler": 144, "sched_setparam": 142,
+                 "sched_setattr": 314, "get_robust_list": 274}
+"""Calls on a pid where 0 means the caller (glibc's getrlimit/setrlimit use prlimit64(0, ...)): allowed for 0 and
+the child's own pid only, so no other process's limits, CPUs or scheduling can be changed."""
 
 
 def seccomp_program(own_pid: int) -> list:
     """The BPF program (code, jt, jf, k) rows: deny the syscalls above with EPERM, clone3 with ENOSYS (glibc then
-    uses clone for threads), clone without CLONE_THREAD with EPERM, signals to anyone but itself with EPERM,
+    uses clone for threads), clone without CLONE_THREAD with EPERM, signals to anyone but itself and pid calls
+    (prlimit, sched_*) on anyone but itself with EPERM,
     any other architecture (i386 via int 0x80) and the x32 ABI with EPERM; allow the rest."""
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     allow, eperm, enosys = 0x7FFF0000, 0x00050001, 0x00050026
@@ -51,15 +59,17 @@ def seccomp_program(own_pid: int) -> list:
             (jeq, "ENOSYS", 0, 435), (jeq, "CLONE", 0, 56)]
     head += [(jeq, "EPERM", 0, number) for number in sorted(_DENY.values())]
     head += [(jeq, "SELF", 0, number) for number in sorted(_SELF_ONLY.values())]
+    head += [(jeq, "SELF0", 0, number) for number in sorted(_SELF_OR_ZERO.values())]
     head += [("ALLOW",)]
     tail = {
         "CLONE": [(ld, 0, 0, 16), (jset, "ALLOW", "EPERM", 0x00010000)],
         "SELF": [(ld, 0, 0, 16), (jeq, "ALLOW", "EPERM", own_pid & 0xFFFFFFFF)],
+        "SELF0": [(ld, 0, 0, 16), (jeq, "ALLOW", 0, 0), (jeq, "ALLOW", "EPERM", own_pid & 0xFFFFFFFF)],
         "ALLOW": [(ret, 0, 0, allow)], "EPERM": [(ret, 0, 0, eperm)], "ENOSYS": [(ret, 0, 0, enosys)],
     }
     rows = list(head)
     labels = {}
-    for label in ("CLONE", "SELF", "ALLOW", "EPERM", "ENOSYS"):
+    for label in ("CLONE", "SELF", "SELF0", "ALLOW", "EPERM", "ENOSYS"):
         labels[label] = len(rows)
         rows += tail[label]
     resolved = []

@@ -223,6 +223,13 @@ ADVERSARIAL = [
     ("rt_sigqueueinfo to the parent", "import ctypes\ninfo = ctypes.create_string_buffer(128)\n"
      "assert ctypes.CDLL(None).syscall(129, {parent}, 10, info) == 0\n" + GOOD, TESTS),
     ("ptrace the parent", "import ctypes\nassert ctypes.CDLL(None).ptrace(16, {parent}, 0, 0) == 0\n" + GOOD, TESTS),
+    ("lower the parent's limits", "import resource\nresource.prlimit({parent}, resource.RLIMIT_NOFILE, (3, 3))\n"
+     + GOOD, TESTS),
+    ("renice every process of the user", "import os\nos.setpriority(os.PRIO_USER, os.getuid(), 19)\n" + GOOD,
+     TESTS),
+    ("pin the parent to one CPU", "import os\nos.sched_setaffinity({parent}, {{0}})\n" + GOOD, TESTS),
+    ("io_uring", "import ctypes\nparams = ctypes.create_string_buffer(120)\n"
+     "assert ctypes.CDLL(None).syscall(425, 8, params) >= 0\n" + GOOD, TESTS),
     ("process_vm_readv of the parent", "import ctypes\nassert ctypes.CDLL(None).syscall(310, {parent}, 0, 0, 0, 0, 0)"
      " >= 0\n" + GOOD, TESTS),
     # forging the verdict
@@ -443,7 +450,9 @@ FALLBACK_ROWS = ["read a raw disk", "write a file outside the work dir", "write 
                  "symlink out, then write", "delete a file outside", "rename a file outside",
                  "read the parent's environment", "kill the parent",
                  "kill the parent's group", "kill everyone", "kill through ctypes", "pidfd_send_signal to the parent",
-                 "ptrace the parent", "fork bomb", "ctypes fork", "signal handler via _imp.create_builtin walks frames",
+                 "ptrace the parent", "lower the parent's limits", "renice every process of the user",
+                 "pin the parent to one CPU", "fork bomb", "ctypes fork",
+                 "signal handler via _imp.create_builtin walks frames",
                  "frame walking to the harness", "gc rewrites the harness's plan", "print a fake report and exit",
                  "a million small files"]
 
@@ -575,7 +584,7 @@ def test_humaneval_style_programs(code):
 
 
 FILTER_PROBE = """
-import ctypes, os, signal, subprocess, sys, threading
+import ctypes, os, resource, signal, subprocess, sys, threading
 sys.path.insert(0, {root!r})
 from rewards.sandbox_harness import install_process_filter
 assert install_process_filter(ctypes.CDLL(None, use_errno=True)) == "seccomp"
@@ -594,7 +603,9 @@ for name, attempt in [("fork", os.fork), ("spawn", lambda: subprocess.Popen(["tr
                       ("kill group", lambda: os.kill(0, 0)),
                       ("pidfd_open", lambda: os.pidfd_open(os.getppid())),
                       ("ptrace", lambda: native(libc.ptrace(16, os.getppid(), 0, 0))),
-                      ("memfd", lambda: os.memfd_create("x"))]:
+                      ("memfd", lambda: os.memfd_create("x")),
+                      ("own limits", lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0))),
+                      ("parent's limits", lambda: resource.prlimit(os.getppid(), resource.RLIMIT_CORE))]:
     try:
         attempt()
         out.append(name + " worked")
@@ -619,7 +630,8 @@ def test_kernel_refuses_processes_and_foreign_signals_without_namespaces():
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == str(["thread ran", "self signalled", "fork refused 1", "spawn refused 1",
                                         "native fork refused 1", "kill parent refused 1", "kill group refused 1",
-                                        "pidfd_open refused 1", "ptrace refused 1", "memfd refused 1"])
+                                        "pidfd_open refused 1", "ptrace refused 1", "memfd refused 1",
+                                        "own limits worked", "parent's limits refused 1"])
     assert run_tests(GOOD, TESTS, limits=LIMITS).processes == "seccomp"
 
 
