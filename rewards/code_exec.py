@@ -202,7 +202,33 @@ def _wait_and_collect(process: subprocess.Popen, read_fd: int, timeout_s: float)
             os.close(pidfd)
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def _exited_within(process: subprocess.Popen, timeout_s: float) -> bool:
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        try:
+            process.wait(timeout=timeout_s)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        return bool(poller.poll(timeout_s * 1000))
+    finally:
+        os.close(pidfd)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """End a run so that none of its processes is left when this returns. SIGTERM asks the launcher to SIGKILL
+    the sandboxed fork and reap it, then exit (a SIGKILL to the group alone returns before a big fork has died);
+    then SIGKILL to the whole group in case the launcher could not."""
+    if process.poll() is None:
+        try:
+            os.kill(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        _exited_within(process, 0.3)
     try:
         os.killpg(process.pid, signal.SIGKILL)  # start_new_session: pgid == pid; the sandbox fork is in it too
     except (ProcessLookupError, PermissionError):
@@ -339,7 +365,7 @@ def run_tests(program: str, tests: list, setup: str = "", limits: SandboxLimits 
         if write_fd is not None:
             os.close(write_fd)
         if process is not None:
-            _kill_group(process)
+            _stop(process)
         os.close(read_fd)
         stdout = _read_head(stdout_path, limits.output_bytes)
         stderr = _read_head(stderr_path, limits.output_bytes)

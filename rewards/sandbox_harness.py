@@ -10,7 +10,8 @@ the seccomp filter and the rlimits, writes the line `["layers", {...}]` to resul
 runs, so the parent reads the layers from the first line), runs `program` then `setup` in one namespace, and
 then for each test writes one JSON line: `[i, [value, ...]]` with the encoded value of each shipped expression
 (or `["!", error]`), or `[i, "ok"]` / `[i, "!", error]` for a test run in process, then `["done"]`, flushes
-stdout/stderr and calls os._exit(0). The launcher waits and exits with the fork's status.
+stdout/stderr and calls os._exit(0). The launcher waits and exits with the fork's status; on SIGTERM (the
+parent ending a run) it kills the fork and reaps it first.
 
 Nothing here needs to be secret: the verdict of a split test is computed by the parent from the values alone
 (rewards/test_split.py), so writing lines to result_fd can only claim values. rewards/code_exec.py says what
@@ -310,6 +311,20 @@ def main():
         layers = {"user": False, "mount": False, "pid": False, "network": False}
     layers.update(seal_filesystem(libc, limits, layers["mount"]))
     null = os.open("/dev/null", os.O_RDONLY)
+
+    import _signal
+
+    child = 0
+
+    def stop_child(signum, frame):
+        # How the parent ends a run: kill the fork and reap it (below) before exiting, so that nothing of the run
+        # is left when the parent has reaped this process.
+        if child:
+            os.kill(child, 9)
+        else:
+            os._exit(128 + signum)
+
+    _signal.signal(_signal.SIGTERM, stop_child)
     child = os.fork()
     if child:
         os.close(null)
@@ -323,6 +338,7 @@ def main():
 
     # PID 1 of the new PID namespace (when it was entered) from here on.
     libc.prctl(pr_set_pdeathsig, 9, 0, 0, 0)
+    _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
     os.dup2(null, 0)  # an empty stdin: input() raises EOFError, as at the end of a file
     os.close(null)
     sys.stdin = open(0, "r", closefd=False)
