@@ -363,11 +363,16 @@ def main():
     limit(resource.RLIMIT_NOFILE, max(limits["open_files"], result_fd + 1))
 
     write, stdout, stderr = os.write, sys.stdout, sys.stderr
+    pending = []
 
-    def send(item):
-        line = to_json(item).encode() + b"\n"
-        while line:
-            line = line[write(result_fd, line):]
+    def send(item, now=False):
+        # Lines are batched (one write at the end, or per 64 KB) so the parent wakes once, not once per test.
+        pending.append(to_json(item).encode() + b"\n")
+        if now or len(pending) > 64 or len(pending[-1]) > 1 << 12:
+            data = b"".join(pending)
+            pending.clear()
+            while data:
+                data = data[write(result_fd, data):]
 
     def describe(error):
         try:
@@ -377,7 +382,7 @@ def main():
 
     if not layers["readonly"] or layers["proc"] == "host" or not layers["user"]:
         arm_fallback_guard(os.getcwd(), proc_visible=layers["proc"] == "host", devices=not layers["user"])
-    send(["layers", layers])
+    send(["layers", layers], now=True)  # before any untrusted code runs: the parent trusts the first line
 
     pristine_builtins = dict(builtins.__dict__)
     pristine_modules = dict(sys.modules)
@@ -437,7 +442,7 @@ def main():
             stream.flush()
         except BaseException:
             pass
-    send(["done"])
+    send(["done"], now=True)
     os._exit(0)
 
 
