@@ -4,13 +4,15 @@ programs run as a plain `python -c` subprocess (no limits, no harness, no namesp
 
     PYTHONPATH=. python bench/code_exec_throughput.py --workers 1 4 8 [--limit 200]
 
-Prints programs/s for each worker count and the ratios new/before (throughput) and sandbox/plain (time). A GRPO
+Prints programs/s and the CPU time of the child processes per program for each worker count, and the ratios
+new/before of throughput and CPU (CPU time is the steadier figure on a shared machine). A GRPO
 step that scores 256 completions with W workers takes about 256 / (programs/s) seconds when nothing times out;
 each timeout adds at most timeout_s to one worker's queue.
 """
 
 import argparse
 import importlib.util
+import resource
 import subprocess
 import sys
 import tempfile
@@ -48,10 +50,16 @@ def plain_run(job) -> bool:
     return done.returncode == 0
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(function):
-    started = time.monotonic()
+    """(value, wall seconds, CPU seconds of the child processes it waited for)."""
+    started, cpu = time.monotonic(), children_cpu()
     value = function()
-    return value, time.monotonic() - started
+    return value, time.monotonic() - started, children_cpu() - cpu
 
 
 def main():
@@ -72,22 +80,27 @@ def main():
           f"chunks so that load from other processes falls on all of them alike")
     for workers in args.workers:
         size = max(args.chunk, 8 * workers)
-        new_s = old_s = plain_s = 0.0
-        passed = old_passed = plain_passed = 0
+        totals = {"new": [0.0, 0.0, 0], "before": [0.0, 0.0, 0], "plain": [0.0, 0.0, 0]}  # wall, cpu, passed
+
+        def add(name, result):
+            count, seconds, cpu = result
+            totals[name][0] += seconds
+            totals[name][1] += cpu
+            totals[name][2] += count
+
         for start in range(0, len(jobs), size):
             chunk = jobs[start:start + size]
-            results, seconds = timed(lambda: run_many(chunk, limits, workers=workers))
-            new_s, passed = new_s + seconds, passed + sum(r.status == "passed" for r in results)
-            results, seconds = timed(lambda: before.run_many([job[:3] for job in chunk], before_limits,
-                                                             workers=workers))
-            old_s, old_passed = old_s + seconds, old_passed + sum(r.status == "passed" for r in results)
+            add("new", timed(lambda: sum(r.status == "passed" for r in run_many(chunk, limits, workers=workers))))
+            add("before", timed(lambda: sum(r.status == "passed" for r in before.run_many(
+                [job[:3] for job in chunk], before_limits, workers=workers))))
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                count, seconds = timed(lambda: sum(pool.map(plain_run, chunk)))
-            plain_s, plain_passed = plain_s + seconds, plain_passed + count
-        print(f"workers={workers:2d}  new {len(jobs) / new_s:6.1f}/s ({new_s:5.1f} s, {passed} passed)  "
-              f"before {len(jobs) / old_s:6.1f}/s ({old_s:5.1f} s, {old_passed} passed)  "
-              f"plain {len(jobs) / plain_s:6.1f}/s ({plain_passed} passed)  "
-              f"new/before throughput {old_s / new_s:4.2f}x  new/plain time {new_s / plain_s:4.2f}x")
+                add("plain", timed(lambda: sum(pool.map(plain_run, chunk))))
+        (new_s, new_cpu, passed), (old_s, old_cpu, old_passed), (plain_s, plain_cpu, plain_passed) = totals.values()
+        per = 1000 / len(jobs)
+        print(f"workers={workers:2d}  new {len(jobs) / new_s:6.1f}/s ({passed} passed, {new_cpu * per:4.1f} ms CPU each)  "
+              f"before {len(jobs) / old_s:6.1f}/s ({old_passed} passed, {old_cpu * per:4.1f} ms CPU each)  "
+              f"plain {len(jobs) / plain_s:6.1f}/s ({plain_passed} passed, {plain_cpu * per:4.1f} ms CPU each)  "
+              f"new/before throughput {old_s / new_s:4.2f}x, CPU {new_cpu / old_cpu:4.2f}x")
 
 if __name__ == "__main__":
     main()
