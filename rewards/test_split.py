@@ -44,12 +44,9 @@ SAFE_BUILTINS = {name: getattr(builtins, name) for name in SAFE_BUILTIN_NAMES}
 _MATH_UNSAFE = frozenset(("factorial", "comb", "perm", "pow", "ldexp", "lcm", "prod"))  # huge results from small ints
 
 
-def _safe_module(name: str):
+def _safe_module(name: str) -> dict:
     module = __import__(name)
-    if name in ("math", "cmath"):
-        return {attr: getattr(module, attr) for attr in dir(module) if not attr.startswith("_")
-                and attr not in _MATH_UNSAFE}
-    return None
+    return {attr: getattr(module, attr) for attr in dir(module) if not attr.startswith("_") and attr not in _MATH_UNSAFE}
 
 
 SAFE_MODULES = {"math": _safe_module("math"), "cmath": _safe_module("cmath")}
