@@ -46,7 +46,8 @@ _MATH_UNSAFE = frozenset(("factorial", "comb", "perm", "pow", "ldexp", "lcm", "p
 
 def _safe_module(name: str) -> dict:
     module = __import__(name)
-    return {attr: getattr(module, attr) for attr in dir(module) if not attr.startswith("_") and attr not in _MATH_UNSAFE}
+    return {attr: getattr(module, attr) for attr in dir(module)
+            if not attr.startswith("_") and attr not in _MATH_UNSAFE}
 
 
 SAFE_MODULES = {"math": _safe_module("math"), "cmath": _safe_module("cmath")}
