@@ -97,7 +97,8 @@ def main():
                 add("plain", timed(lambda: sum(pool.map(plain_run, chunk))))
         (new_s, new_cpu, passed), (old_s, old_cpu, old_passed), (plain_s, plain_cpu, plain_passed) = totals.values()
         per = 1000 / len(jobs)
-        print(f"workers={workers:2d}  new {len(jobs) / new_s:6.1f}/s ({passed} passed, {new_cpu * per:4.1f} ms CPU each)  "
+        print(f"workers={workers:2d}  "
+              f"new {len(jobs) / new_s:6.1f}/s ({passed} passed, {new_cpu * per:4.1f} ms CPU each)  "
               f"before {len(jobs) / old_s:6.1f}/s ({old_passed} passed, {old_cpu * per:4.1f} ms CPU each)  "
               f"plain {len(jobs) / plain_s:6.1f}/s ({plain_passed} passed, {plain_cpu * per:4.1f} ms CPU each)  "
               f"new/before throughput {old_s / new_s:4.2f}x, CPU {new_cpu / old_cpu:4.2f}x")
