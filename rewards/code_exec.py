@@ -62,6 +62,7 @@ import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -145,11 +146,20 @@ class ExecResult:
 
 
 def _read_head(path: str, limit: int) -> str:
+    """The first `limit` bytes of a regular file (non-blocking open: where the child could write there, it could
+    have put a FIFO in its place)."""
     try:
-        with open(path, "rb") as f:
-            return f.read(limit).decode("utf-8", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return ""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        return os.read(fd, limit).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _read_available(fd: int, chunks: list, size: int) -> tuple:
