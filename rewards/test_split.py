@@ -28,7 +28,9 @@ program defined runs in the parent.
 
 import ast
 import builtins
+import copy
 import functools
+import itertools
 import warnings
 from dataclasses import dataclass
 
@@ -282,6 +284,10 @@ def _plan_statements(body: list, splitter: _Splitter, top_level: bool):
             child.append(statement)
             parent.append((name, ast.unparse(statement.value)))
             splitter.trusted[name] = "data"
+        elif isinstance(statement, ast.For):
+            for body in _unrolled(statement, splitter):  # `for x in range(2, 8): assert f(x) == str(x)`
+                more_units, more_child, more_parent = _plan_statements(body, splitter, top_level=False)
+                units, child, parent = units + more_units, child + more_child, parent + more_parent
         elif isinstance(statement, ast.Expr) and isinstance(statement.value, (ast.Constant, ast.Name)):
             continue  # a docstring or a bare name: no effect
         elif isinstance(statement, ast.Pass):
@@ -293,6 +299,47 @@ def _plan_statements(body: list, splitter: _Splitter, top_level: bool):
         else:
             raise Unsplittable(f"{type(statement).__name__} statement")
     return units, child, parent
+
+
+_MAX_UNROLLED = 1000
+
+
+def _unrolled(loop: ast.For, splitter: _Splitter) -> list:
+    """The body of a loop over constants, once per value with the loop variable replaced by the value's literal;
+    Unsplittable unless the iterable uses only safe builtins and constants and the values are literals."""
+    if (loop.orelse or not isinstance(loop.target, ast.Name) or splitter.tainted(loop.iter)
+            or any(isinstance(n, (ast.Break, ast.Continue)) for s in loop.body for n in ast.walk(s))):
+        raise Unsplittable("For statement")
+    if any(isinstance(n, ast.Name) and n.id not in SAFE_BUILTINS for n in ast.walk(loop.iter)):
+        raise Unsplittable("For statement over a name")
+    splitter.check_parent(loop.iter)
+    try:
+        iterable = eval(compile(ast.Expression(loop.iter), "<loop>", "eval"), {"__builtins__": {}, **SAFE_BUILTINS})
+        values = list(itertools.islice(iterable, _MAX_UNROLLED + 1))
+    except Exception as error:
+        raise Unsplittable(f"For statement: {type(error).__name__}") from None
+    if len(values) > _MAX_UNROLLED:
+        raise Unsplittable("For statement over too many values")
+    name, bodies = loop.target.id, []
+    for value in values:
+        literal = ast.parse(repr(value), mode="eval").body
+        if type(ast.literal_eval(literal)) is not type(value) or ast.literal_eval(literal) != value:
+            raise Unsplittable("For statement over a value without a literal")
+        body = [_Substitute(name, literal).visit(copy.deepcopy(s)) for s in loop.body]
+        bodies.append([ast.fix_missing_locations(s) for s in body])
+    return bodies
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, name: str, literal):
+        self.name, self.literal = name, literal
+
+    def visit_Name(self, node):
+        if node.id != self.name:
+            return node
+        if not isinstance(node.ctx, ast.Load):
+            raise Unsplittable("the loop variable is rebound")
+        return copy.deepcopy(self.literal)
 
 
 def _prune_child(child: list, units: list, parent: list) -> str:

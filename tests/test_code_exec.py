@@ -414,7 +414,7 @@ def test_code_reward_takes_the_reference_from_the_example():
 
 def test_unsplittable_tests_run_in_process_and_are_counted():
     reset_sandbox_stats()
-    tests = ["for x in range(3):\n    assert add(x, 1) == x + 1"] + TESTS
+    tests = ["for x in [1, 2]:\n    if x:\n        assert add(x, 1) == x + 1"] + TESTS
     result = run_tests(GOOD, tests, limits=LIMITS)
     assert (result.status, result.in_process) == ("passed", 1)
     assert sandbox_counters()["in_process_tests"] == 1
@@ -653,7 +653,11 @@ SPLITS = [
     ("EXPECTED = [1, 2]\nassert f(1) == EXPECTED", (), [(("f(1)",), "__value_0 == EXPECTED")]),
     ("def check(candidate):\n    assert candidate(1) == 2\n    assert True\ncheck(inc)", (),
      [(("candidate(1)",), "__value_0 == 2"), ((), "True")]),
-    ("for x in range(3):\n    assert f(x) == x", (), None),
+    ("for x in range(2):\n    assert f(x, x + 1) == str(x)", (),
+     [(("f(0, 0 + 1)",), "__value_0 == str(0)"), (("f(1, 1 + 1)",), "__value_0 == str(1)")]),
+    ("for x in range(10 ** 6):\n    assert f(x) == x", (), None),  # too many to unroll
+    ("for x in data:\n    assert f(x) == x", (), None),
+    ("for x in range(3):\n    if x:\n        assert f(x) == x", (), None),
     ("x = f(1)\nassert x == 2", (), None),
     ("try:\n    f(1)\nexcept ValueError:\n    pass", (), None),
     ("def helper(a, b):\n    return a == b\nassert helper(f(1), 2)", (), None),  # 2 would enter the child
