@@ -11,7 +11,7 @@ Where the verdict is made. Each test is cut with `ast` (rewards/test_split.py): 
 data (JSON of None/bool/int/float/complex/str/bytes and lists, tuples, sets, dicts of them); this process
 compares it with EXPECTED (rewards/verdict.py), which never enters the child. So a program that takes over its
 own interpreter (a signal handler that walks frames, gc, writing to the result pipe, os._exit) can only claim
-values, and it does not know the passing ones. Tests that cannot be cut (loops, random inputs, try/except) run
+values, and it does not know the passing ones. Tests that cannot be cut (random inputs, try/except, ...) run
 in the child the old way; they are counted (`sandbox_counters()["in_process_tests"]`, `ExecResult.in_process`)
 because a program can forge their verdict. Measured share: MBPP 0 of 2,922 tests, HumanEval 4 of 164 (32, 38,
 50, 53: random inputs; loops over constants, as in 44, are unrolled). Tests shown in the prompt (MBPP shows the first by default; HumanEval's
