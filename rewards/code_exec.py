@@ -14,9 +14,10 @@ own interpreter (a signal handler that walks frames, gc, writing to the result p
 values, and it does not know the passing ones. Tests that cannot be cut (random inputs, try/except, ...) run
 in the child the old way; they are counted (`sandbox_counters()["in_process_tests"]`, `ExecResult.in_process`)
 because a program can forge their verdict. Measured share: MBPP 0 of 2,922 tests, HumanEval 4 of 164 (32, 38,
-50, 53: random inputs; loops over constants, as in 44, are unrolled). Tests shown in the prompt (MBPP shows the first by default; HumanEval's
-docstring examples) carry no secret: a program can always special-case them, as it could return a constant;
-the unseen tests are what keep the reward honest, so keep some unseen (score="all" needs every test).
+50, 53: random inputs; loops over constants, as in 44, are unrolled). Tests shown in the prompt (MBPP shows the
+first by default; HumanEval's docstring examples) carry no secret: a program can always special-case them, as
+it could return a constant; the unseen tests are what keep the reward honest, so keep some unseen
+(score="all" needs every test).
 
 What contains what (Linux, x86-64; root and ordinary users alike, given unprivileged user namespaces):
 - One unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET), as root too: the child has
