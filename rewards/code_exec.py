@@ -82,6 +82,11 @@ from rewards.verdict import judge_split
 log = logging.getLogger("zero_rl.rewards.code_exec")
 
 HARNESS = (Path(__file__).with_name("sandbox_harness.py")).read_text()
+_HARNESS_CODE = marshal.dumps(compile(HARNESS, "rewards/sandbox_harness.py", "exec"))
+"""Compiled once here and sent on stdin: compiling the harness's source in every child cost more than a tenth
+of a short run. marshal's format is the interpreter's own; the child runs the same sys.executable."""
+_BOOTSTRAP = ("# zero-rl sandbox harness (rewards/sandbox_harness.py)\n"
+              "import marshal, sys\nexec(marshal.load(sys.stdin.buffer))\n")
 _RESULT_CAP = 8 << 20
 """Most bytes of values read back from one run; a run that sends more fails."""
 
@@ -359,13 +364,13 @@ def run_tests(program: str, tests: list, setup: str = "", limits: SandboxLimits 
     timed_out, too_large, process, data = False, False, None, b""
     try:
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-            process = subprocess.Popen([sys.executable, "-I", "-S", "-B", "-c", HARNESS], stdin=subprocess.PIPE,
+            process = subprocess.Popen([sys.executable, "-I", "-S", "-B", "-c", _BOOTSTRAP], stdin=subprocess.PIPE,
                                        stdout=out, stderr=err, cwd=workdir, env=env, start_new_session=True,
                                        pass_fds=(write_fd,))
         os.close(write_fd)
         write_fd = None
         try:
-            process.stdin.write(marshal.dumps(config))
+            process.stdin.write(_HARNESS_CODE + marshal.dumps(config))
             process.stdin.close()
         except BrokenPipeError:
             pass
