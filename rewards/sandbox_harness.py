@@ -302,14 +302,22 @@ def main():
 
     libc = ctypes.CDLL(None, use_errno=True)
     pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, 9, 0, 0, 0)  # the scorer that started us died (e.g. a killed pool worker)
+    attempt_prctl = getattr(libc, "prctl", lambda *args: -1)
+    attempt_prctl(pr_set_pdeathsig, 9, 0, 0, 0)  # the scorer that started us died (e.g. a killed pool worker)
     if os.getppid() != config["parent_pid"]:
         os._exit(3)
+    def attempt(apply, *args, failed):
+        # A layer this system cannot apply at all (no such libc function, e.g. not Linux) is reported missing.
+        try:
+            return apply(*args)
+        except (AttributeError, OSError):
+            return failed
+
+    no_namespaces = {"user": False, "mount": False, "pid": False, "network": False}
+    layers = dict(no_namespaces)
     if config.get("namespaces", True):
-        layers = enter_namespaces(libc, config.get("network_namespace", True))
-    else:
-        layers = {"user": False, "mount": False, "pid": False, "network": False}
-    layers.update(seal_filesystem(libc, limits, layers["mount"]))
+        layers = attempt(enter_namespaces, libc, config.get("network_namespace", True), failed=layers)
+    layers.update(attempt(seal_filesystem, libc, limits, layers["mount"], failed={"readonly": False, "tmpfs": False}))
     null = os.open("/dev/null", os.O_RDONLY)
 
     import _signal
@@ -337,14 +345,14 @@ def main():
         os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
     # PID 1 of the new PID namespace (when it was entered) from here on.
-    libc.prctl(pr_set_pdeathsig, 9, 0, 0, 0)
+    attempt_prctl(pr_set_pdeathsig, 9, 0, 0, 0)
     _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
     os.dup2(null, 0)  # an empty stdin: input() raises EOFError, as at the end of a file
     os.close(null)
     sys.stdin = open(0, "r", closefd=False)
-    layers["proc"] = private_proc(libc) if layers["pid"] and layers["mount"] else "host"
-    layers["capabilities_dropped"] = drop_capabilities(libc)
-    layers["seccomp"] = install_process_filter(libc) == "seccomp"
+    layers["proc"] = attempt(private_proc, libc, failed="host") if layers["pid"] and layers["mount"] else "host"
+    layers["capabilities_dropped"] = attempt(drop_capabilities, libc, failed=False)
+    layers["seccomp"] = attempt(install_process_filter, libc, failed="none") == "seccomp"
     del libc
 
     import resource
