@@ -3,16 +3,18 @@ object, compiled once by the parent, from stdin and runs it. Never imported by t
 functions to probe one layer alone).
 
 Protocol. After the code object, the parent writes one marshalled dict to stdin: {"result_fd", "parent_pid",
-"program", "setup", "tests", "own_builtins", "limits", "network_namespace", "namespaces"}; each test is either ("split", child_preamble, candidate, [[expression
-source, ...] per assert]) or ("in_process", source). The launcher (this process) enters new user, mount, PID and
-network namespaces in one unshare, makes every mount read-only, mounts a capped tmpfs over the work dir and
-forks: the fork is PID 1 of the new PID namespace. It mounts a private /proc, drops every capability, installs
-the seccomp filter and the rlimits, writes the line `["layers", {...}]` to result_fd (before any untrusted code
-runs, so the parent reads the layers from the first line), runs `program` then `setup` in one namespace, and
-then for each test a JSON line: `[i, [value, ...]]` with the encoded value of each shipped expression (or
-`["!", error]`), or `[i, "ok"]` / `[i, "!", error]` for a test run in process, then `["done"]` (batched into few
-writes), flushes stdout/stderr and calls os._exit(0). The launcher waits and exits with the fork's status; on SIGTERM (the
-parent ending a run) it kills the fork and reaps it first.
+"program", "setup", "tests", "own_builtins", "limits", "network_namespace", "namespaces"}; each test is either
+("split", child_preamble, candidate, [[expression source, ...] per assert]) or ("in_process", source).
+
+The launcher (this process) enters new user, mount, PID and network namespaces in one unshare, makes every mount
+read-only, mounts a capped tmpfs over the work dir and forks: the fork is PID 1 of the new PID namespace. It
+mounts a private /proc, drops every capability, installs the seccomp filter and the rlimits, and writes the line
+`["layers", {...}]` to result_fd (before any untrusted code runs, so the parent reads the layers from the first
+line). It runs `program` then `setup` in one namespace, then writes for each test a JSON line: `[i, [value,
+...]]` with the encoded value of each shipped expression (or `["!", error]`), or `[i, "ok"]` / `[i, "!", error]`
+for a test run in process, then `["done"]` (batched into few writes); it flushes stdout/stderr and calls
+os._exit(0). The launcher waits and exits with the fork's status; on SIGTERM (the parent ending a run) it kills
+the fork and reaps it first.
 
 Nothing here needs to be secret: the verdict of a split test is computed by the parent from the values alone
 (rewards/test_split.py), so writing lines to result_fd can only claim values. rewards/code_exec.py says what
