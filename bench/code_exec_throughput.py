@@ -13,6 +13,7 @@ each timeout adds at most timeout_s to one worker's queue.
 import argparse
 import importlib.util
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,8 @@ def load_baseline(commit: str):
         (folder / name).write_text(text)
     spec = importlib.util.spec_from_file_location("code_exec_before", folder / "code_exec.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    spec.loader.exec_module(module)  # reads its harness's text at import: the files are not needed after
+    shutil.rmtree(folder)
     return module
 
 
