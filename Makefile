@@ -26,7 +26,7 @@ setup: $(VENV)/.core
 setup-test: $(VENV)/.test
 
 quickstart: $(VENV)/.core
-	$(BIN)/zero-rl train
+	$(BIN)/zero-rl train --overwrite  # a demo: each `make quickstart` replaces the last one in runs/latest
 
 test: $(VENV)/.test
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q

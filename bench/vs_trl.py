@@ -4,7 +4,8 @@
 
 Both sides train a random-weight model shaped like the embedded base model (vocab 640, hidden 128, 3 layers,
 0.79 M parameters; random weights never stop early, so every completion has --max-new-tokens tokens) on the
-arithmetic task's prompts with its two rewards, --prompts x --group-size completions per step, beta = 0, one
+arithmetic task's prompts with its two rewards (all 0 for random weights, so zero-rl is told not to drop
+zero-variance groups: it then runs the same full update TRL runs instead of skipping it), --prompts x --group-size completions per step, beta = 0, one
 optimizer step per generated batch, transformers generation, float32, one thread. Each round starts one fresh
 process per framework (zero-rl, then TRL) that runs one warm-up step and --steps timed steps and reports its
 step times and peak RSS; the rounds alternate so that load on the machine hits both alike. Prints the median
@@ -51,7 +52,7 @@ def run_zero_rl(args) -> dict:
             f"run.steps={args.steps + 1}", f"run.prompts_per_step={args.prompts}", "run.eval_every=0",
             "run.progress=false", f"run.output_dir={out}", "task.eval_size=1",
             f"generation.group_size={args.group_size}", f"generation.max_new_tokens={args.max_new_tokens}",
-            "algorithm.beta=0.0", "optim.warmup_steps=0", "optim.lr=1e-5",
+            "algorithm.beta=0.0", "optim.warmup_steps=0", "optim.lr=1e-5", "algorithm.drop_zero_std_groups=false",
         ] + args.zero_rl_override)
         train(config, model=model, tokenizer=tokenizer, task=task, log=lambda *_: None)
         rows = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]

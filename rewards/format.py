@@ -5,7 +5,8 @@ strict (parse_r1, format_reward): each tag exactly once, in order, only whitespa
 may stand between `</think>` and `<answer>` and the tags may be unbalanced in whitespace and case; it still
 rejects tag spam (two answer blocks, nested tags) and text after `</answer>`, which is how models hack a
 format reward. With `example["think_prefilled"]` the prompt already ended with "<think>", so the completion
-must not open it again. No newline is required anywhere (a strict newline regex is how a format reward
+must not open it again. An empty or blank `<answer></answer>` is not well formed (a format reward that pays
+for empty answers teaches the policy to answer nothing). No newline is required anywhere (a strict newline regex is how a format reward
 stays 0 forever).
 """
 
@@ -22,7 +23,9 @@ def _parse(completion: str, think_prefilled: bool, pattern) -> tuple[str, str] |
     if any(text.count(tag) != 1 for tag in TAGS):
         return None
     match = pattern.fullmatch(text)
-    return (match.group(1), match.group(2)) if match else None
+    if not match or not match.group(2).strip():  # an empty or blank answer is no answer
+        return None
+    return match.group(1), match.group(2)
 
 
 def parse_r1(completion: str, think_prefilled: bool = False) -> tuple[str, str] | None:

@@ -7,7 +7,9 @@ wait on their children) and `task.reward_timeout_s` >= the task's `timeout_s` + 
 Standard splits by task_id: prompt 1-10, test 11-510 (held out), validation 511-600, train 601-974. Training
 uses train+validation by default. The prompt shows the description and the first `shown_tests` asserts (so the
 model learns the function name); the reward runs all of them, after `test_setup_code` (which must come after
-the solution: tasks 367 and 927 build fixtures from classes the solution defines). Reads the full file
+the solution: tasks 367 and 927 build fixtures from classes the solution defines). The shown tests carry no
+secret (a program can special-case them); the unseen ones keep the reward honest, and their expected values
+never enter the sandbox (rewards/test_split.py). Reads the full file
 (`mbpp.jsonl`: text, code, test_list, test_setup_code) or the sanitized one (`prompt`, `test_imports`).
 """
 

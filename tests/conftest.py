@@ -19,3 +19,15 @@ def tiny_model_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tiny")
     build_tiny_random(directory)
     return directory
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Loading (or building) a model fails the test: for errors that must be reported before any model loads."""
+    import zero_rl.models
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the user error was reported")
+
+    monkeypatch.setattr(zero_rl.models, "load_model_and_tokenizer", refuse)
+    monkeypatch.setattr(zero_rl.models, "embedded_base_model_once", refuse, raising=False)

@@ -48,7 +48,7 @@ def test_prompt_is_r1_zero_template():
     ("<think> a </think> <answer> 7 </answer><answer> 7 </answer>", "7", 0.0, 0.0),  # two answers
     ("<think> <think> a </think> </think> <answer> 7 </answer>", "7", 0.0, 0.0),  # nested
     ("<think> a </think> <answer> 7", "7", 0.0, 0.0),  # truncated
-    ("<think> a </think> <answer> </answer>", "7", 0.0, 1.0),  # empty answer
+    ("<think> a </think> <answer> </answer>", "7", 0.0, 0.0),  # a blank answer is not well formed
     ("<think> a </think> <answer> 7.0 </answer>", "7", 0.0, 1.0),  # not an integer literal
     ("<think> a </think> <answer> 99999999999999999999999 </answer>", "7", 0.0, 1.0),
 ])

@@ -117,7 +117,7 @@ def test_summarize_by_hand():
     assert summary["pass@4"] == pytest.approx(2 / 3)
     assert summary["maj@4"] == pytest.approx(1 / 3)  # 8 beats 7 in problem 0
     assert summary["maj@2"] == pytest.approx((0.5 + 1 + 0) / 3)  # problem 0: block [7, 8] votes 7 (tie, first)
-    assert summary["mean@2"] == pytest.approx((0.5 + 1 + 0) / 3)
+    assert summary["mean@2"] == pytest.approx((0.25 + 1 + 0) / 3)  # both blocks of 2: every sample counts
     assert summary["accuracy"] == pytest.approx(5 / 12)
     assert summary["truncated"] == pytest.approx(0.25) and summary["mean_length"] == pytest.approx(11.5)
     low, high = summary["ci"]["pass@4"]

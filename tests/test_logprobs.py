@@ -105,23 +105,31 @@ def test_chunked_logprobs_keep_bf16_logits_gradient_dtype():
     assert logits_NV.grad.dtype == torch.bfloat16 and torch.isfinite(logits_NV.grad.float()).all()
 
 
+@pytest.fixture(scope="module")
+def base_model_and_tokenizer():
+    from zero_rl.models import load_model_and_tokenizer
+
+    return load_model_and_tokenizer(None, log=lambda *_: None)  # the shipped embedded base model
+
+
+@pytest.mark.parametrize("stop", [[], [" </answer>"]])  # the shared-prompt sampler; transformers' generate for stops
 @pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.7, 1.0), (1.3, 0.9)])
-def test_hf_generator_logprobs_are_the_sampling_distributions(model, temperature, top_p):
+def test_hf_generator_logprobs_are_the_sampling_distributions(base_model_and_tokenizer, temperature, top_p, stop):
     """The transformers generator gathers each sampled token's log-prob step by step (no [N, T, V] scores kept):
     at top_p = 1 they equal the trainer's log-probs at the same temperature; with top-p they come from the
     renormalised nucleus, so they are >= the full distribution's."""
-    from types import SimpleNamespace
-
     from zero_rl.generation import SamplingParams
     from zero_rl.generation.hf import HFGenerator
+    from zero_rl.task import r1_zero_prompt
 
-    tokenizer = SimpleNamespace(eos_token_id=99, pad_token_id=0, decode=lambda ids, **_: " ".join(map(str, ids)))
+    model, tokenizer = base_model_and_tokenizer
     generator = HFGenerator(model, tokenizer)
-    prompts = [[5, 6, 7, 8], [9, 10]]
+    prompts = [tokenizer(r1_zero_prompt(f"Compute {e}"), add_special_tokens=False)["input_ids"]
+               for e in ("3 + 4", "12 * (2 + 5)")]
     completions = generator.generate(prompts, SamplingParams(n=3, temperature=temperature, top_p=top_p,
-                                                              max_new_tokens=6, seed=1))
+                                                              max_new_tokens=24, seed=1, stop=stop))
     assert len(completions) == 6 and all(len(c.logprobs) == len(c.token_ids) for c in completions)
-    batch = build_batch(prompts, completions, pad_id=0)
+    batch = build_batch(prompts, completions, pad_id=tokenizer.pad_token_id)
     with torch.no_grad():
         trainer_BT, _ = completion_logprobs(model, batch, temperature)
     behaviour_BT, mask_BT = batch.behaviour_logp_BT, batch.completion_mask_BT
@@ -130,3 +138,24 @@ def test_hf_generator_logprobs_are_the_sampling_distributions(model, temperature
     else:
         assert ((behaviour_BT - trainer_BT) * mask_BT >= -1e-4).all()
         assert ((behaviour_BT - trainer_BT) * mask_BT > 1e-3).any()
+
+
+def test_shared_prompt_sampler_greedy_equals_transformers_generate(model):
+    """Greedy decoding from one prefill per prompt gives transformers' own greedy tokens, prompts of
+    different lengths (left padding) included; seeded sampling is reproducible."""
+    from zero_rl.generation import SamplingParams
+    from zero_rl.generation.hf import left_pad, shared_prompt_sample
+
+    prompts = [[5, 6, 7, 8, 9, 10], [11, 12], [13, 14, 15]]
+    ids, mask = left_pad(prompts, 0)
+    model.eval()
+    want = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=8, pad_token_id=0,
+                          eos_token_id=99, top_k=None, temperature=None, top_p=None)[:, ids.shape[1]:]
+    got, logp = shared_prompt_sample(model, prompts, SamplingParams(n=1, temperature=0, max_new_tokens=8), 99, 0)
+    assert torch.equal(got, want) and (logp <= 0).all()
+    torch.manual_seed(4)
+    first = shared_prompt_sample(model, prompts, SamplingParams(n=4, max_new_tokens=8), 99, 0)[0]
+    torch.manual_seed(4)
+    again = shared_prompt_sample(model, prompts, SamplingParams(n=4, max_new_tokens=8), 99, 0)[0]
+    assert first.shape == (12, 8) and torch.equal(first, again)
+    assert len({tuple(row) for row in first[:4].tolist()}) > 1  # the n completions of a prompt differ

@@ -28,7 +28,9 @@ GOOD = "<think> 2 + 2 is 4 </think> <answer> 4 </answer>"
     ("<think>a</think> <answer>4", False, 0.0, 0.0),                          # truncated
     ("4", False, 0.0, 0.0),                                                   # no tags
     ("", False, 0.0, 0.0),                                                    # empty
-    ("<think>a</think> <answer></answer>", False, 1.0, 1.0),                 # empty answer is still well formed
+    ("<think>a</think> <answer></answer>", False, 0.0, 0.0),                 # an empty answer is no answer
+    ("<think>a</think> <answer> \n\t </answer>", False, 0.0, 0.0),          # nor is a blank one
+    ("<Think>a</Think> <Answer> </Answer>", False, 0.0, 0.0),
     ("<think>a</think></answer><answer>4</answer>", False, 0.0, 0.0),         # tag spam
 ])
 def test_format(completion, prefilled, strict, lenient):
@@ -54,7 +56,8 @@ def test_parse_r1_bodies():
     ("<answer>17</answer>", "18", 0.0),
     ("<answer>18.5</answer>", "18", 0.0),
     ("<answer></answer>", "18", 0.0),                                        # empty answer
-    ("<answer>eighteen</answer>", "18", 0.0),
+    ("<answer>eighteen</answer>", "18", 1.0),                                # 18 in words is 18
+    ("<answer>nineteen</answer>", "18", 0.0),
     ("the answer is 18", "18", 0.0),                                         # no tags
     ("<answer>18", "18", 0.0),                                               # truncated
     ("<answer>1</answer> <answer>18</answer>", "18", 1.0),                   # the last answer block counts
@@ -120,7 +123,7 @@ def test_extraction():
 
 
 def test_gold_that_does_not_parse_raises_instead_of_scoring_zero():
-    with pytest.raises(ValueError, match="cannot parse the gold"):
+    with pytest.raises(ValueError, match="unbalanced braces"):
         math_accuracy("<answer>1</answer>", {"answer": "}{"})
 
 

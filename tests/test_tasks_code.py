@@ -18,7 +18,8 @@ def wrap(code: str) -> str:
 
 
 def run_examples(examples: list, codes: list) -> list:
-    jobs = [(assemble_program(code, e), e["tests"], e.get("setup", "")) for code, e in zip(codes, examples)]
+    jobs = [(assemble_program(code, e), e["tests"], e.get("setup", ""), assemble_program(e["answer"], e))
+            for code, e in zip(codes, examples)]
     return run_many(jobs, LIMITS, workers=WORKERS)
 
 

@@ -99,7 +99,7 @@ def test_broken_rows_name_the_file_row_and_field(tmp_path):
     gsm.write_text(json.dumps({"question": "q", "answer": "so #### 4"}) + "\n"
                    + json.dumps({"question": "q", "answer": "no final line"}) + "\n")
     with pytest.raises(DataError, match=r"gsm\.jsonl.*row 1 field 'answer' has no '####'"):
-        get_task("gsm8k", data=str(gsm)).load("train")
+        get_task("gsm8k", data=str(gsm), eval_data=str(gsm)).load("train")
     math_file = tmp_path / "math.jsonl"
     math_file.write_text(json.dumps({"problem": "p", "answer": "1", "level": "Level 2"}) + "\n"
                          + json.dumps({"solution": "\\boxed{2}"}) + "\n")

@@ -3,6 +3,7 @@ trainer state needed for an exact resume (optimizer, scheduler, RNG states, step
 
 import random
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,47 @@ def save_checkpoint(directory: Path, step: int, model, tokenizer, optimizer, sch
     return path
 
 
-def latest_checkpoint(directory: Path) -> Path | None:
+def checkpoint_step(path: Path) -> int:
+    return int(STEP_DIR.search(Path(path).name).group(1))
+
+
+def complete_checkpoints(directory: Path) -> list[Path]:
+    """Checkpoints whose COMPLETE marker was written, oldest first."""
     directory = Path(directory)
     if not directory.is_dir():
-        return None
+        return []
     done = [p for p in directory.iterdir() if STEP_DIR.search(p.name) and (p / "COMPLETE").exists()]
-    return max(done, key=lambda p: int(STEP_DIR.search(p.name).group(1)), default=None)
+    return sorted(done, key=checkpoint_step)
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    done = complete_checkpoints(directory)
+    return done[-1] if done else None
+
+
+def resume_point(directory: Path, steps: int) -> Path | None:
+    """The latest complete checkpoint to resume a run of `steps` steps from; refuses one beyond `steps` (it
+    belongs to a longer run: resuming would train nothing and label its weights with an earlier step)."""
+    from zero_rl.config import ConfigError
+
+    checkpoint = latest_checkpoint(directory)
+    if checkpoint is not None and checkpoint_step(checkpoint) > steps:
+        raise ConfigError(f"--resume: the latest checkpoint {checkpoint} is at step {checkpoint_step(checkpoint)}, "
+                          f"beyond run.steps={steps}; resume with run.steps >= {checkpoint_step(checkpoint)} or "
+                          f"start a new run with another --output-dir")
+    return checkpoint
+
+
+def prune_checkpoints(directory: Path, keep_last: int) -> list[Path]:
+    """Delete all but the newest `keep_last` complete checkpoints (0: keep all); returns what was deleted.
+    Incomplete ones are left alone: one may be in the middle of being written."""
+    if keep_last <= 0:
+        return []
+    old = complete_checkpoints(directory)[:-keep_last]
+    for path in old:
+        (path / "COMPLETE").unlink()  # first, so a half-deleted folder never reads as a checkpoint
+        shutil.rmtree(path)
+    return old
 
 
 def load_checkpoint(path: Path, model, optimizer, scheduler, rank: int = 0, critic=None) -> dict:

@@ -1,34 +1,73 @@
 """`zero-rl train | eval | tasks`."""
 
 import argparse
+import inspect
 import os
 import sys
+import textwrap
 
 
 def _threads_default() -> None:
-    # two OpenMP threads on a loaded 2-core machine make torch 10-80x slower; callers can still override
+    # two OpenMP threads on a loaded 2-core machine make torch 10-80x slower (2.7x with one other job running),
+    # so small machines get one thread unless the caller chose; must run before torch is imported
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if (os.cpu_count() or 1) <= SMALL_CPU_COUNT:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+SMALL_CPU_COUNT = 4
+"""Machines with at most this many cores default to one OpenMP thread."""
+
+USER_ERRORS = (ValueError, KeyError, OSError)
+"""What a wrong config, option, data file or path raises (ConfigError and DataError are ValueErrors)."""
+
+
+def _fail(command: str, error: Exception) -> int:
+    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    print(f"zero-rl {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def train_parser() -> argparse.ArgumentParser:
+    from zero_rl.config import RunConfig, TaskConfig
+
+    run, task = RunConfig(), TaskConfig()
+    parser = argparse.ArgumentParser(
+        prog="zero-rl train", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="GRPO (default) or PPO (algorithm.name=ppo) on a task. With no arguments: the embedded tiny "
+                    "base model on the arithmetic task.",
+        epilog="overrides: section.field=value anywhere on the line, e.g. run.steps=50 algorithm.beta=0.01\n"
+               "  generation.group_size=16 task.options.data=openai/gsm8k (a key inside task.options).\n"
+               "  `zero-rl train --print-config` lists every field with its default and meaning;\n"
+               "  `zero-rl tasks -v` lists each task's options.")
+    parser.add_argument("--config", metavar="RECIPE",
+                        help="YAML recipe (sections: model, task, generation, algorithm, optim, critic, run); "
+                             "default: none")
+    parser.add_argument("--model", help="hub name or local folder (default: the embedded base model)")
+    parser.add_argument("--task", help=f"registered task name, see `zero-rl tasks` (default: {task.name})")
+    parser.add_argument("--output-dir", help=f"run folder (default: {run.output_dir}); must be new or empty "
+                                             f"unless --resume or --overwrite")
+    parser.add_argument("--steps", type=int, help=f"training steps (default: {run.steps})")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in the run folder from its latest checkpoint (the config must match "
+                             "it except steps, evaluation and logging)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete what an earlier run wrote into the run folder, then start at step 0")
+    parser.add_argument("--no-report", action="store_true",
+                        help="skip the before/after report (greedy, pre-filled control, sampled pass@k)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config (recipe + overrides) with each field's meaning, and exit")
+    parser.add_argument("--check", action="store_true",
+                        help="run the checks that need no model (config, task, data, model path, process count, run "
+                             "folder), say what was found, and exit (the launch scripts run this first)")
+    parser.add_argument("overrides", nargs="*", metavar="section.field=value", help="config overrides")
+    return parser
 
 
 def train_main(argv: list) -> int:
-    parser = argparse.ArgumentParser(
-        prog="zero-rl train",
-        description="GRPO (default) or PPO (algorithm.name=ppo) on a task. With no arguments: the embedded tiny "
-                    "base model on the arithmetic task.",
-        epilog="Overrides: section.field=value, e.g. run.steps=50 algorithm.beta=0.01 generation.group_size=16")
-    parser.add_argument("--config",
-                        help="YAML recipe (sections: model, task, generation, algorithm, optim, critic, run)")
-    parser.add_argument("--model", help="hub name or local folder (default: the embedded base model)")
-    parser.add_argument("--task", help="registered task name (see `zero-rl tasks`)")
-    parser.add_argument("--output-dir", help="run directory")
-    parser.add_argument("--steps", type=int, help="training steps")
-    parser.add_argument("--resume", action="store_true", help="resume from the latest checkpoint in the run dir")
-    parser.add_argument("--no-report", action="store_true",
-                        help="skip the before/after report (greedy, pre-filled control, sampled pass@k)")
-    parser.add_argument("overrides", nargs="*", help="section.field=value")
-    args = parser.parse_args(argv)
+    args = train_parser().parse_intermixed_args(argv)  # overrides may come before, between or after flags
 
-    from zero_rl.config import ConfigError, load_config
+    from zero_rl.config import describe, load_config
 
     overrides = list(args.overrides)
     for flag, key in ((args.model, "model.name_or_path"), (args.task, "task.name"),
@@ -39,22 +78,52 @@ def train_main(argv: list) -> int:
         overrides.append("run.resume=true")
     try:
         config = load_config(args.config, overrides)
-    except (ConfigError, OSError) as error:
-        print(f"zero-rl train: {error}", file=sys.stderr)
-        return 2
+        if args.print_config:
+            print(describe(config))
+            return 0
+        from zero_rl.preflight import preflight
+
+        prepared = preflight(config, overwrite=args.overwrite, warn=lambda line: print(line, file=sys.stderr))
+    except USER_ERRORS as error:
+        return _fail("train", error)
+    if args.check:
+        start = f"resume from {prepared.checkpoint}" if prepared.checkpoint else "start at step 0"
+        print(f"zero-rl train: checks passed: task {prepared.task.name!r} ({len(prepared.train_examples)} training, "
+              f"{len(prepared.eval_examples)} held-out examples), model {config.model.name_or_path or 'embedded'}, "
+              f"{start} in {config.run.output_dir}")
+        return 0
 
     from zero_rl.quickstart import run_training
 
-    run_training(config, report=not args.no_report)
+    run_training(config, report=not args.no_report, prepared=prepared)
     return 0
 
 
+def _task_options(build) -> list[str]:
+    """'name=default' for each option of a task's build function."""
+    options = []
+    for parameter in inspect.signature(build).parameters.values():
+        default = "(required)" if parameter.default is inspect.Parameter.empty else repr(parameter.default)
+        options.append(f"{parameter.name}={default}")
+    return options
+
+
 def tasks_main(argv: list) -> int:
+    parser = argparse.ArgumentParser(prog="zero-rl tasks", description="List the registered tasks.")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also each task's options (task.options.NAME=value) with their defaults")
+    args = parser.parse_args(argv)
     from tasks import TASKS
 
     for name, build in sorted(TASKS.items()):
         doc = (sys.modules[build.__module__].__doc__ or "").strip().splitlines()
         print(f"{name:16s} {doc[0] if doc else ''}")
+        if args.verbose:
+            print(textwrap.fill("options: " + ", ".join(_task_options(build)), width=110,
+                                initial_indent=" " * 17, subsequent_indent=" " * 26))
+            for line in inspect.cleandoc(build.__doc__ or "").splitlines():
+                if line.strip():
+                    print(" " * 17 + line)
     return 0
 
 
@@ -79,7 +148,8 @@ def main(argv: list | None = None) -> int:
         print("usage: zero-rl {train,eval,tasks} ...\n"
               "  train  GRPO or PPO training (no arguments: embedded tiny base model on arithmetic, on CPU)\n"
               "  eval   pass@k / maj@k / mean@k of a model on held-out sets\n"
-              "  tasks  list registered tasks")
+              "  tasks  list registered tasks (-v: with their options)\n"
+              "`zero-rl <command> --help` for each command's flags and defaults.")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     return COMMANDS[argv[0]](argv[1:])
 

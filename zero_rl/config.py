@@ -3,7 +3,9 @@
 A recipe is a YAML file whose sections mirror `TrainConfig`; command-line overrides are `section.field=value`.
 """
 
+import ast
 import dataclasses
+import inspect
 import types
 import typing
 from dataclasses import dataclass, field
@@ -282,6 +284,8 @@ class RunConfig:
     """Held-out evaluation every N steps (0: only before and after training)."""
     save_every: int = 0
     """Checkpoint every N steps (0: only at the end)."""
+    keep_last: int = 0
+    """Keep only the newest N checkpoints, deleting older ones after each save (0: keep all)."""
     resume: bool = False
     """Resume from the latest checkpoint in output_dir: model, optimizer, scheduler, RNG, step, data position."""
     progress: bool = True
@@ -292,6 +296,7 @@ class RunConfig:
         _check(self.prompts_per_step >= 1, f"run.prompts_per_step must be >= 1, got {self.prompts_per_step}")
         _check(self.eval_every >= 0, f"run.eval_every must be >= 0, got {self.eval_every}")
         _check(self.save_every >= 0, f"run.save_every must be >= 0, got {self.save_every}")
+        _check(self.keep_last >= 0, f"run.keep_last must be >= 0, got {self.keep_last}")
 
 
 @dataclass
@@ -371,7 +376,37 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     section, name = key.split(".", 1)
     if section not in SECTIONS:
         raise ConfigError(f"override {text!r}: unknown section {section!r}; sections: {', '.join(SECTIONS)}")
-    return section, name, yaml.safe_load(raw) if raw != "" else ""
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {text!r}: the value is not valid YAML ({_yaml_problem(error)})") from None
+    return section, name, value
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """One line from a YAML error: the problem and its line."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(error, 'problem', None) or error}{where}"
+
+
+def _set_override(section_values: dict, section: str, name: str, value: Any) -> None:
+    """`name` is a field, or `field.key` for a key inside a mapping field (task.options.data=...)."""
+    head, dot, key = name.partition(".")
+    if not dot:
+        section_values[name] = value
+        return
+    known = {f.name for f in dataclasses.fields(SECTIONS[section])}
+    if head not in known:
+        raise ConfigError(f"override {section}.{name}: unknown field {section}.{head}; "
+                          f"{section} has: {', '.join(sorted(known))}")
+    inner = section_values.get(head, {})
+    if not isinstance(inner, dict):
+        raise ConfigError(f"override {section}.{name}: {section}.{head} is not a mapping; "
+                          f"use {section}.{head}=value")
+    inner = dict(inner)
+    inner[key] = value
+    section_values[head] = inner
 
 
 def build_config(recipe: dict | None = None, overrides: list[str] = ()) -> TrainConfig:
@@ -380,10 +415,14 @@ def build_config(recipe: dict | None = None, overrides: list[str] = ()) -> Train
     unknown = set(recipe) - set(SECTIONS)
     if unknown:
         raise ConfigError(f"unknown section(s) {', '.join(sorted(unknown))}; sections: {', '.join(SECTIONS)}")
+    for section, values in recipe.items():
+        _check(values is None or isinstance(values, dict),
+               f"section {section!r} must be a mapping of fields (e.g. {section}: {{field: value}}), "
+               f"got {type(values).__name__} {values!r}")
     merged = {section: dict(recipe.get(section) or {}) for section in SECTIONS}
     for text in overrides:
         section, name, value = parse_override(text)
-        merged[section][name] = value
+        _set_override(merged[section], section, name, value)
     return TrainConfig(**{s: _build_section(SECTIONS[s], merged[s], s) for s in SECTIONS})
 
 
@@ -391,7 +430,71 @@ def load_config(path: str | None, overrides: list[str] = ()) -> TrainConfig:
     recipe = {}
     if path:
         with open(path) as f:
-            recipe = yaml.safe_load(f) or {}
+            try:
+                recipe = yaml.safe_load(f) or {}
+            except yaml.YAMLError as error:
+                raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(error)}") from None
         if not isinstance(recipe, dict):
             raise ConfigError(f"{path}: a recipe must be a mapping of sections, got {type(recipe).__name__}")
     return build_config(recipe, overrides)
+
+
+# ---------------------------------------------------------------- describing and comparing configs
+
+
+def field_docs(cls) -> dict:
+    """{field: its one-line docstring} read from the class source (the string under each field)."""
+    try:
+        tree = ast.parse(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def _inline_yaml(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("\n...").strip()
+
+
+def describe(config: TrainConfig) -> str:
+    """The resolved config as a YAML recipe, each field followed by its doc as a comment."""
+    lines = []
+    for section, cls in SECTIONS.items():
+        docs = field_docs(cls)
+        lines.append(f"{section}:")
+        for f in dataclasses.fields(cls):
+            value = _inline_yaml(getattr(getattr(config, section), f.name))
+            doc = docs.get(f.name, "")
+            lines.append(f"  {f.name}: {value}" + (f"  # {doc}" if doc else ""))
+    return "\n".join(lines)
+
+
+RESUMABLE_CHANGES = {
+    "run.steps", "run.eval_every", "run.save_every", "run.keep_last", "run.resume", "run.progress", "run.output_dir",
+    "task.eval_size", "task.eval_samples", "task.eval_ks", "task.reward_workers", "task.reward_timeout_s",
+    "generation.backend", "generation.gpu_memory_utilization", "generation.enable_sleep_mode",
+    "generation.enable_prefix_caching", "generation.tensor_parallel_size", "generation.check_sync_every",
+    "optim.micro_batch_size", "critic.micro_batch_size", "model.gradient_checkpointing",
+}
+"""Fields a resumed run may change: length, evaluation, logging and how the work is laid out. Everything else
+(model, task, sampling, algorithm, optimizer, batch shape, seed) must match the run being resumed."""
+
+
+def resume_differences(saved: dict, new: dict) -> list[str]:
+    """['optim.lr: 0.0003 -> 1e-05', ...]: fields that differ between a saved run config and a new one and may
+    not change on resume. A field the saved config lacks (written by an older version) is not compared."""
+    differences = []
+    for section, values in new.items():
+        for name, value in values.items():
+            key = f"{section}.{name}"
+            old_section = saved.get(section) or {}
+            if key in RESUMABLE_CHANGES or name not in old_section:
+                continue
+            if old_section[name] != value:
+                differences.append(f"{key}: {old_section[name]!r} -> {value!r}")
+    return differences

@@ -18,6 +18,18 @@ def shared_data_dir() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
+def _default_folder_hint(path: Path) -> str:
+    """Where the default data folder is and how to move it, when `path` is inside it."""
+    try:
+        inside = path.resolve().is_relative_to(shared_data_dir().resolve())
+    except OSError:
+        inside = False
+    if not inside:
+        return ""
+    return (" (this is the default data folder: ../shared/data beside the checkout, or $ZERO_RL_DATA; put the "
+            "dataset there, set ZERO_RL_DATA, or pass the task's data option: `zero-rl tasks -v` lists it)")
+
+
 def _read_jsonl(path: Path) -> list:
     rows = []
     with open(path, encoding="utf-8") as f:
@@ -68,7 +80,7 @@ def load_rows(source: str, split: str | None = None, config_name: str | None = N
             return [dict(r) for r in datasets.load_dataset("parquet", data_files=str(path), split="train")]
         raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .jsonl, .json or .parquet")
     if source.startswith((".", "/", "~")) or source.endswith((".jsonl", ".json", ".parquet")):
-        raise DataError(f"{source}: no such file or folder")
+        raise DataError(f"{source}: no such file or folder{_default_folder_hint(path)}")
     import datasets
 
     try:

@@ -7,7 +7,9 @@ Metrics, per task, from n sampled completions per problem (c of them correct):
 - maj@k: the n samples are cut into floor(n/k) consecutive blocks of k; in each block the extracted answers are
   voted on (answers grouped by the task's equivalence), and the block scores the accuracy of the winning
   group's first sample; a problem scores the mean over its blocks. See `majority_vote` for ties.
-- mean@k: mean accuracy over the first k samples of each problem (mean@n is the plain average accuracy).
+- mean@k: the n samples are cut into floor(n/k) consecutive blocks of k, as for maj@k; a problem scores the mean
+  accuracy over all its blocks (so over the first floor(n/k) * k samples). Every sample counts, so mean@1 is the
+  plain accuracy and equals pass@1 (c/n); it is never the first sample alone.
 - format rate, mean completion length (tokens), share truncated (stopped by max_new_tokens).
 - 95 % bootstrap intervals: problems resampled with replacement (`bootstrap_interval`).
 """
@@ -173,6 +175,15 @@ def bootstrap_interval(values: list, resamples: int = 1000, seed: int = 0, level
 # ---------------------------------------------------------------- from per-sample records to a summary
 
 
+def mean_at_k(correct: list, k: int) -> float:
+    """Mean accuracy over the floor(n/k) consecutive blocks of k samples (the samples a block leaves over are
+    not used, as in maj@k); with k = 1 this is c/n, the same number as pass@1."""
+    blocks = len(correct) // k
+    if blocks < 1:
+        raise ValueError(f"mean@{k} needs at least k = {k} samples, got {len(correct)}")
+    return sum(float(c) for c in correct[: blocks * k]) / (blocks * k)
+
+
 def per_problem(records: list) -> list[list[dict]]:
     """Records grouped by problem, in order of first appearance, each group in sample order."""
     groups: dict = {}
@@ -200,7 +211,7 @@ def summarize(records: list, ks: list, equivalent=exact_equal, bootstrap_resampl
         per_problem_values[f"pass@{k}"] = [pass_at_k(n, sum(bool(r["correct"]) for r in p), k) for p in problems]
         per_problem_values[f"maj@{k}"] = [maj_at_k([r["answer"] for r in p], [bool(r["correct"]) for r in p], k,
                                                    equivalent) for p in problems]
-        per_problem_values[f"mean@{k}"] = [sum(float(r["correct"]) for r in p[:k]) / k for p in problems]
+        per_problem_values[f"mean@{k}"] = [mean_at_k([bool(r["correct"]) for r in p], k) for p in problems]
     per_problem_values["accuracy"] = [sum(float(r["correct"]) for r in p) / n for p in problems]
     if all(r.get("formatted") is not None for r in records):
         per_problem_values["format"] = [sum(float(r["formatted"]) for r in p) / n for p in problems]
@@ -418,24 +429,36 @@ def task_options(names: list, assignments: list) -> dict:
     return options
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Appends "(default: X)" to an option's help unless the help already says its default or there is none."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False or action.default == [] \
+                or action.default == argparse.SUPPRESS:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="zero-rl eval",
-        description="Sample n completions per held-out problem; report pass@k, maj@k, mean@k with 95%% bootstrap "
+        prog="zero-rl eval", formatter_class=DefaultsHelpFormatter,
+        description="Sample n completions per held-out problem; report pass@k, maj@k, mean@k with 95% bootstrap "
                     "intervals, per-sample JSONL, plots and an HTML page. Or compare result folders.")
     parser.add_argument("--model", default=None, help="hub name or local folder (default: the embedded tiny model)")
     parser.add_argument("--task", default="arithmetic", help="task name(s), comma-separated (see `zero-rl tasks`)")
     parser.add_argument("--n", type=int, default=16, help="samples per problem")
     parser.add_argument("--k", type=_int_list, default=None,
                         help="k values, e.g. 1,2,4,8,16 (default: powers of 2 up to n, and n)")
-    parser.add_argument("--temperature", type=float, default=0.6)
-    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (0: greedy)")
+    parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling threshold")
     parser.add_argument("--max-tokens", type=int, default=1024, help="max new tokens per completion")
-    parser.add_argument("--output-dir", default="eval_out")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output-dir", default="eval_out", help="where results, plots and report.html go")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--limit", type=int, default=0, help="first N problems of each task (0: all)")
-    parser.add_argument("--backend", default="auto", choices=("hf", "vllm", "auto"))
-    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    parser.add_argument("--backend", default="auto", choices=("hf", "vllm", "auto"),
+                        help="generator: transformers, vLLM, or vLLM when it imports")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="model weights dtype")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
     parser.add_argument("--task-option", action="append", default=[], metavar="[TASK.]KEY=VALUE",
                         help="a task build option, for every task or for one (amc23.fallbacks=boxed); "

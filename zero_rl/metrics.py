@@ -6,6 +6,39 @@ import time
 from pathlib import Path
 
 
+def _parses(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+def truncate_rows(path: Path, keep) -> int:
+    """Rewrite a JSON-lines file keeping the rows for which keep(row) is true; returns how many were dropped.
+    A resumed run calls this so that every file holds one row per step (the killed run's rows after the
+    checkpoint are replaced by the resumed run's)."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in lines if _parses(line) and keep(json.loads(line))]  # a kill can cut the last line
+    if len(kept) != len(lines):
+        staging = path.with_name(path.name + ".tmp")
+        staging.write_text("".join(line + "\n" for line in kept))
+        staging.replace(path)
+    return len(lines) - len(kept)
+
+
+def truncate_for_resume(directory: Path, start_step: int, total_steps: int) -> int:
+    """Drop the rows a resumed run will write again: metrics after `start_step`, and held-out evals after it
+    (at it too when the resumed run evaluates that step again: step 0, or the final step). Returns the count."""
+    directory = Path(directory)
+    dropped = truncate_rows(directory / "metrics.jsonl", lambda row: row.get("step", 0) <= start_step)
+    dropped += truncate_rows(directory / "eval.jsonl", lambda row: row.get("step", 0) < start_step or (
+        row.get("step") == start_step and 0 < start_step < total_steps))
+    return dropped
+
+
 class RunLog:
     """Appends one JSON object per line to metrics.jsonl / eval.jsonl; shows progress with rich (main process)."""
 

@@ -50,38 +50,57 @@ def print_comparison(before: dict, after: dict, print_fn=print) -> None:
                       before["control_sampled"]["pass@1"], None))
 
 
-def run_training(config: TrainConfig, report: bool = True) -> dict:
+def _before_report(model, tokenizer, task, examples, config: TrainConfig) -> dict:
+    """The base model's report; a resumed run reuses the one its first start saved (report_before.json)."""
+    path = Path(config.run.output_dir) / "report_before.json"
+    if config.run.resume and path.exists():
+        return json.loads(path.read_text())
+    before = held_out_report(model, tokenizer, task, examples, config, include_control=True)
+    path.write_text(json.dumps(before, indent=2))
+    return before
+
+
+def run_training(config: TrainConfig, report: bool = True, overwrite: bool = False, prepared=None) -> dict:
+    """`prepared`: what `preflight` checked (task, splits, checkpoint); checked here when not given."""
     from accelerate import Accelerator
 
-    from tasks import get_task
     from zero_rl.trainer import train
     from zero_rl.models import load_model_and_tokenizer
-
     from zero_rl.precision import training_mixed_precision
+    from zero_rl.preflight import clear_run_dir, preflight
 
+    prepared = prepared or preflight(config, overwrite)  # before anything loads: a user error costs seconds
     accelerator = Accelerator(mixed_precision=training_mixed_precision(config.model.dtype))
     is_main = accelerator.is_main_process
     started = time.time()
+    out = Path(config.run.output_dir)
+    if is_main:  # every rank has passed its checks (the process group is up): now the folder may change
+        if prepared.overwrite:
+            clear_run_dir(out)
+        out.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
     model, tokenizer = load_model_and_tokenizer(config.model.name_or_path, progress=config.run.progress and is_main,
                                                 log=print if is_main else (lambda *_: None))
-    task = get_task(config.task.name, **config.task.options)
-    examples = task.load(task.eval_split)
-    examples = examples[: config.task.eval_size] if config.task.eval_size else examples
-    do_report = report and is_main and not config.run.resume
-    before = held_out_report(model, tokenizer, task, examples, config, include_control=True) if do_report else None
+    task, examples = prepared.task, prepared.eval_examples
+    do_report = report and is_main
+    before = _before_report(model, tokenizer, task, examples, config) if do_report else None
     result = train(config, model=model, tokenizer=tokenizer, task=task, accelerator=accelerator)
     if do_report:
         after = held_out_report(result["model"], tokenizer, task, examples, config, include_control=False)
         print_comparison(before, after)
-        path = Path(config.run.output_dir) / "report.json"
+        path = out / "report.json"
         path.write_text(json.dumps({"before": before, "after": after, "wall_s": time.time() - started}, indent=2))
+        import torch
+
         from zero_rl.precision import cpu_description
 
-        print(f"\nreport: {path}   checkpoints: {Path(config.run.output_dir) / 'checkpoints'}   "
-              f"total time {time.time() - started:.0f} s (CPU {cpu_description()}, "
-              f"{__import__('torch').get_num_threads()} threads)")
+        print(f"\nreport: {path}   checkpoints: {out / 'checkpoints'}   total time {time.time() - started:.0f} s "
+              f"(CPU {cpu_description()}, {torch.get_num_threads()} threads)")
         result.update(report_before=before, report_after=after)
     # end the process group together: a rank that exits alone gets the others killed mid-teardown
     accelerator.wait_for_everyone()
+    close = getattr(result.get("generator"), "close", None)
+    if close is not None:  # vLLM's teardown ends process groups: after the last collective, before end_training
+        close()
     accelerator.end_training()
     return result

@@ -65,14 +65,20 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
 #
 # Why not concurrent.futures.ProcessPoolExecutor: it cannot stop one stuck task (a C-level sympy call ignores
 # everything but a kill), and killing a worker breaks the whole executor. Here each worker is a long-lived
-# spawned process with its own pipe; the parent hands it a chunk of (reward, item) units, the worker answers
-# after every unit, and a worker that passes its deadline or dies is killed and replaced while the rest of its
-# chunk goes back in the queue. Spawn, not fork: forking a parent that holds torch/OpenMP threads can deadlock.
+# spawned process with its own pipe; the parent hands it a chunk of (reward, item) units. The worker writes the
+# position and start time of the unit it is running into a small shared array (no message, no syscall) and
+# sends its results in batches every _FLUSH_S, so the parent wakes a few dozen times a second, not once per unit.
+# From the shared array the parent knows exactly which unit passed its deadline: that one scores a counted
+# timeout, the worker is killed and replaced, and every other unreported unit of its chunk goes back in the
+# queue (a finished but unsent result is recomputed, never guessed). Chunks shrink as the queue empties so both
+# workers finish together. Spawn, not fork: forking a parent that holds torch/OpenMP threads can deadlock.
 
 _STARTUP_S = 120.0  # a fresh worker imports sympy and the reward modules before it says it is ready
+_FLUSH_S = 0.02  # a worker sends the results it holds at least this often (and at the end of each chunk)
+_POLL_S = 0.05  # the parent looks at the running units' start times at least this often
 
 
-def _worker_main(conn, preload) -> None:
+def _worker_main(conn, preload, running) -> None:
     import importlib
     import signal
 
@@ -95,9 +101,14 @@ def _worker_main(conn, preload) -> None:
         if message is None:
             return
         rewards, units = message  # rewards: {name: fn}; units: [(name, completion, example), ...]
-        conn.send(("begin",))
-        for name, completion, example in units:
-            conn.send(_run_unit(rewards[name], completion, example))
+        results, flushed = [], time.monotonic()
+        for position, (name, completion, example) in enumerate(units):
+            with running.get_lock():  # the parent reads both together to find the unit past its deadline
+                running[0], running[1] = position, time.monotonic()
+            results.append(_run_unit(rewards[name], completion, example))
+            if time.monotonic() - flushed >= _FLUSH_S or position == len(units) - 1:
+                conn.send(("results", results))
+                results, flushed = [], time.monotonic()
 
 
 def _run_unit(fn, completion, example) -> tuple:
@@ -118,14 +129,31 @@ def _run_unit(fn, completion, example) -> tuple:
 class _Worker:
     def __init__(self, context, preload):
         parent_conn, child_conn = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child_conn, tuple(preload)), daemon=True)
+        self.running = context.Array("d", [-1.0, 0.0])  # [position in the chunk of the unit running, its start]
+        self.process = context.Process(target=_worker_main, args=(child_conn, tuple(preload), self.running),
+                                       daemon=True)
         self.process.start()
         child_conn.close()
         self.conn = parent_conn
         self.ready = False
         self.started_at = time.monotonic()
-        self.units = []  # unit indices of the chunk in flight, in order; the first is the one running now
+        self.units = []  # unit indices of the chunk in flight not yet reported, in chunk order
+        self.reported = 0  # units of the chunk in flight already reported
         self.deadline = self.started_at + _STARTUP_S
+
+    def assign(self, units: list, now: float) -> None:
+        with self.running.get_lock():
+            self.running[0] = -1.0
+        self.units, self.reported = units, 0
+        self.deadline = now + _STARTUP_S  # until its first unit starts: unpickling may import modules
+
+    def running_unit(self, timeout_s: float) -> tuple:
+        """(index into self.units of the unit running now, or None; the deadline of the worker)."""
+        with self.running.get_lock():
+            position, started = int(self.running[0]), self.running[1]
+        if position < self.reported:  # not started on the unreported units yet
+            return None, self.deadline
+        return position - self.reported, started + timeout_s
 
     def kill(self):
         if self.process.is_alive():
@@ -207,7 +235,6 @@ class RewardPool:
         errors, timeouts = {}, {}
         pending = list(range(len(units)))
         pending.reverse()  # pop() from the end takes units in order
-        chunk = self.chunk_size or max(1, min(64, len(units) // (4 * len(self.workers)) or 1))
 
         def settle(unit, status, value, worker_index):
             name, item = units[unit]
@@ -221,26 +248,35 @@ class RewardPool:
                         "timed out" if status == "timeout" else "failed", item, examples[item].get("id"),
                         worker_index, value)
 
+        def give_back(worker, index, status, message):
+            """The worker is dead or killed: its running unit scores `status`; the rest of its chunk is requeued."""
+            running, _ = worker.running_unit(self.timeout_s)
+            if running is not None and running < len(worker.units):
+                settle(worker.units.pop(running), status, message, index)
+            pending.extend(reversed(worker.units))
+            worker.units = []
+            return 1 if running is not None else 0
+
         remaining = len(units)
         while remaining:
             now = time.monotonic()
             for index, worker in enumerate(self.workers):
                 if worker.ready and not worker.units and pending:
+                    chunk = self.chunk_size or max(1, min(64, len(pending) // (2 * len(self.workers))))
                     take = [pending.pop() for _ in range(min(chunk, len(pending)))]
                     payload = [(units[u][0], completions[units[u][1]], examples[units[u][1]]) for u in take]
                     used = {name for name, _, _ in payload}
+                    worker.assign(take, now)
                     try:
                         worker.conn.send(({n: functions[n] for n in used}, payload))
                     except (OSError, EOFError):  # it died while idle: requeue, replace, try again next round
                         pending.extend(reversed(take))
+                        worker.units = []
                         self._replace(index)
                         continue
-                    worker.units = take
-                    worker.deadline = now + _STARTUP_S  # until "begin": unpickling may import modules
             busy = [w for w in self.workers if not w.ready or w.units]
-            timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
-            ready = wait([w.conn for w in busy], timeout=timeout)
-            now = time.monotonic()
+            deadline = min(w.running_unit(self.timeout_s)[1] if w.units else w.deadline for w in busy)
+            ready = wait([w.conn for w in busy], timeout=max(0.0, min(_POLL_S, deadline - time.monotonic())))
             for index, worker in enumerate(self.workers):
                 if worker.conn not in ready:
                     continue
@@ -254,33 +290,30 @@ class RewardPool:
                             while worker.units:
                                 settle(worker.units.pop(0), "error", message[1], index)
                                 remaining -= 1
-                        elif message == ("begin",):
-                            worker.deadline = now + self.timeout_s
-                        else:
-                            settle(worker.units.pop(0), message[0], message[1], index)
-                            remaining -= 1
-                            worker.deadline = now + self.timeout_s
+                        else:  # ("results", [(status, value), ...]) for the next units of the chunk, in order
+                            for status, value in message[1]:
+                                settle(worker.units.pop(0), status, value, index)
+                                worker.reported += 1
+                                remaining -= 1
                 except (EOFError, OSError):  # the worker died: its running unit is an error, the rest go back
                     worker.process.join(timeout=1)
                     code = worker.process.exitcode
                     if not worker.ready:
                         raise RuntimeError(f"a reward worker died while starting (exit code {code})")
-                    if worker.units:
-                        settle(worker.units.pop(0), "error", f"worker process died (exit code {code})", index)
-                        remaining -= 1
-                    pending.extend(reversed(worker.units))
-                    worker.units = []
+                    remaining -= give_back(worker, index, "error", f"worker process died (exit code {code})")
                     self._replace(index)
             now = time.monotonic()
             for index, worker in enumerate(self.workers):
-                if (worker.units or not worker.ready) and now >= worker.deadline:
-                    if worker.units:
-                        settle(worker.units.pop(0), "timeout", f"no result after {self.timeout_s:g} s", index)
-                        remaining -= 1
-                        pending.extend(reversed(worker.units))
-                        worker.units = []
-                    else:
-                        log.warning("reward worker %d did not start within %g s; replacing it", index, _STARTUP_S)
+                if worker.units:
+                    running, deadline = worker.running_unit(self.timeout_s)
+                    if now >= deadline:
+                        if running is None:
+                            log.warning("reward worker %d did not start its chunk within %g s; replacing it",
+                                        index, _STARTUP_S)
+                        remaining -= give_back(worker, index, "timeout", f"no result after {self.timeout_s:g} s")
+                        self._replace(index)
+                elif not worker.ready and now >= worker.deadline:
+                    log.warning("reward worker %d did not start within %g s; replacing it", index, _STARTUP_S)
                     self._replace(index)
 
         components = {name: [0.0] * len(completions) for name in names}

@@ -20,15 +20,20 @@ import yaml
 from zero_rl.advantages import gae_advantages, get_advantage_fn, length_adaptive_lam, masked_whiten, \
     outcome_rewards_BT, zero_std_groups
 from zero_rl.batch import build_batch
-from zero_rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from zero_rl.checkpoint import load_checkpoint, prune_checkpoints, resume_point, save_checkpoint
 from zero_rl.config import ConfigError, TrainConfig
 from zero_rl.critic import Critic, build_value_model, value_metrics
 from zero_rl.evaluate import greedy_eval
 from zero_rl.generation import SamplingParams, build_generator
 from zero_rl.losses import adaptive_kl_coef, kl_k1, masked_mean
-from zero_rl.metrics import RunLog
+from zero_rl.metrics import RunLog, truncate_for_resume
 from zero_rl.scoring import score_inline
 from zero_rl.update import policy_update, rollout_logprobs
+
+NO_SIGNAL_WARN_STEPS = 5
+"""Consecutive steps in which every group had equal rewards (so nothing was learned) before a warning."""
+UPDATE_ONLY_METRICS = ("loss/clip_fraction", "loss/entropy", "loss/grad_norm", "loss/kl")
+"""Logged as null for a step that had no token to learn from, rather than as a 0.0 that reads as collapse."""
 
 
 def lr_multiplier(step: int, warmup_steps: int, total_steps: int, schedule: str) -> float:
@@ -156,6 +161,8 @@ def pretrain_critic(critic, generator, tokenizer, task, scorer, examples, config
     the initial policy, on prompts drawn apart from the training order. Logged to value_pretrain.jsonl."""
     rank, world = accelerator.process_index, accelerator.num_processes
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if accelerator.is_main_process:  # a run resumed before its first checkpoint pretrains again, from scratch
+        (runlog.directory / "value_pretrain.jsonl").unlink(missing_ok=True)
     for step in range(1, config.critic.pretrain_steps + 1):
         examples_P = step_examples(examples, step, config.run.prompts_per_step, f"{config.run.seed}/value-pretrain",
                                    rank, world)
@@ -260,7 +267,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     group_size = config.generation.group_size
 
     start_step, history, kl_coef = 0, {}, config.algorithm.kl_reward_coef
-    checkpoint = latest_checkpoint(out / "checkpoints") if config.run.resume else None
+    checkpoint = resume_point(out / "checkpoints", config.run.steps) if config.run.resume else None
     if checkpoint is not None:
         state = load_checkpoint(checkpoint, policy, optimizer, scheduler, rank, critic=critic)
         start_step, history = state["step"], state.get("history", {})
@@ -269,6 +276,10 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         say(f"resumed from {checkpoint} at step {start_step} (data position {state['data_position']})")
     elif config.run.resume:
         say(f"run.resume: no checkpoint in {out / 'checkpoints'}; starting from step 0")
+    if config.run.resume and is_main:  # one row per step: the killed run's rows after the checkpoint go
+        dropped = truncate_for_resume(out, start_step, config.run.steps)
+        if dropped:
+            say(f"resume: dropped {dropped} metric/eval rows written after step {start_step} by the interrupted run")
     if start_step == 0:
         history["before"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
         runlog.write("eval.jsonl", dict(history["before"], step=0))
@@ -277,7 +288,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             pretrain_critic(critic, generator, tokenizer, task, scorer, train_examples, config, accelerator,
                             runlog, say)
 
-    syncs = 0
+    syncs, steps_without_signal = 0, 0
     for step in range(start_step + 1, config.run.steps + 1):
         started = time.time()
         examples_P = step_examples(train_examples, step, config.run.prompts_per_step, config.run.seed, rank, world)
@@ -345,7 +356,15 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             "tokens_per_s": generated_tokens / max(generated - started, 1e-9),
         })
         metrics = _average_across_ranks(metrics, accelerator)
+        if metrics.get("loss/tokens", 1.0) == 0:  # no rank had a token to learn from: no update happened
+            metrics.update({key: float("nan") for key in UPDATE_ONLY_METRICS if key in metrics})
         runlog.step(step, metrics)
+        steps_without_signal = steps_without_signal + 1 if metrics["groups/zero_std_share"] == 1.0 else 0
+        if steps_without_signal == NO_SIGNAL_WARN_STEPS:
+            say(f"WARNING: no learning signal: in each of the last {NO_SIGNAL_WARN_STEPS} steps every group's "
+                f"{group_size} completions got equal rewards (groups/zero_std_share = 1.0), so there was nothing "
+                f"to learn from. Rewards are all 0 (task too hard, answer never extracted: check format) or all 1; "
+                f"try a larger generation.group_size or max_new_tokens, or an easier task")
 
         last = step == config.run.steps
         if config.run.eval_every and step % config.run.eval_every == 0 and not last:
@@ -357,6 +376,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
                             {"data_position": step * config.run.prompts_per_step, "history": history,
                              "kl_coef": kl_coef},
                             rank=rank, is_main=is_main, barrier=accelerator.wait_for_everyone, critic=critic)
+            if is_main:
+                prune_checkpoints(out / "checkpoints", config.run.keep_last)
 
     history["after"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
     runlog.write("eval.jsonl", dict(history["after"], step=config.run.steps))

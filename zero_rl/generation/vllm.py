@@ -331,7 +331,19 @@ class VLLMGenerator:
         return metrics
 
     def close(self) -> None:
-        """Free the engine (its memory is otherwise held until the process exits)."""
+        """Shut the engine down and free it. Call it after the trainer's last collective and before the trainer
+        ends its process group: vLLM's teardown destroys its groups and the default process group, and when it
+        runs later (its exit-time finalizer, after `accelerator.end_training()`), it fails with a traceback
+        ("Invalid process group specified") after a successful run."""
+        client = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if client is not None:
+            if torch.distributed.is_available() and not torch.distributed.is_initialized():
+                # the process group is already gone (ended by the trainer): vLLM's group teardown would fail
+                finalizer = getattr(client, "_finalizer", None)
+                if finalizer is not None:
+                    finalizer.detach()
+            else:
+                client.shutdown()
         self.llm = None
         if self._temp_dir is not None:
             self._temp_dir.cleanup()
