@@ -43,3 +43,22 @@ def test_micro_batching_and_prompt_sharing_equal_the_full_batch_step(aggregation
     for overrides in (["optim.micro_batch_tokens=40"], ["optim.micro_batch_size=3"], ["optim.micro_batch_size=16"]):
         got = _step(model, batch, advantages_B, base + overrides)
         assert torch.allclose(got, want, atol=1e-6, rtol=1e-5), overrides
+
+
+def test_a_step_without_any_token_to_learn_from_leaves_the_weights_alone():
+    """All groups had equal rewards: no loss, and no optimizer step (AdamW's momentum from the step before and
+    its weight decay would otherwise still move the weights)."""
+    from accelerate import Accelerator
+
+    model = build_model(100, hidden_size=32, intermediate_size=64, num_layers=2, seed=4)
+    batch = random_batch(seed=3)
+    config = build_config(overrides=["algorithm.beta=0.0"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    advantages_B = torch.randn(len(batch), generator=torch.Generator().manual_seed(0))
+    accelerator = Accelerator(cpu=True)
+    policy_update(model, None, optimizer, batch, advantages_B, batch.completion_mask_BT, config, accelerator, False)
+    after_first = [p.detach().clone() for p in model.parameters()]
+    metrics = policy_update(model, None, optimizer, batch, advantages_B, torch.zeros_like(batch.completion_mask_BT),
+                            config, accelerator, False)
+    assert all(torch.equal(a, p) for a, p in zip(after_first, model.parameters()))
+    assert metrics["loss/tokens"] == 0

@@ -69,12 +69,16 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
                   use_importance_correction: bool) -> dict:
     alg, optim, gen = config.algorithm, config.optim, config.generation
     rows = loss_mask_BT.sum(dim=1).nonzero().squeeze(1)
-    weight = 1.0
-    if len(rows) == 0:  # nothing to learn from here, but every rank must join the gradient all-reduce
-        rows, weight = torch.arange(min(1, len(batch))), 0.0
     micro = micro_batches(rows, optim.micro_batch_size, batch.attention_mask_BL[rows].sum(dim=1),
-                          optim.micro_batch_tokens)
+                          optim.micro_batch_tokens) if len(rows) else []
     share, distributed = optim.share_prompt_forward, accelerator.num_processes > 1
+    # A rank without a token to learn from only joins the gradient all-reduce (with zeros). When no rank has one,
+    # the optimizer does not step: AdamW's momentum and weight decay would still move the weights.
+    learn = len(rows) > 0
+    if distributed:
+        any_rows = torch.tensor([float(learn)], device=accelerator.device)
+        torch.distributed.all_reduce(any_rows)
+        learn = bool(any_rows.item() > 0)
     accumulate = (lambda: accelerator.no_sync(model)) if distributed else nullcontext
     totals = {"tokens": 0.0, "clipped": 0.0, "kl": 0.0, "entropy": 0.0, "mismatch_abs": 0.0, "is_weight": 0.0}
     mismatch_max, grad_norms = 0.0, []
@@ -114,7 +118,7 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
                                                        max_length=gen.max_new_tokens)
                     totals["kl"] += float((kl_BT.detach() * mask_BT).sum())
                 loss_share = aggregate_share(mask_BT, alg.loss_aggregation) / share_total
-                accelerator.backward(loss * loss_share * weight)
+                accelerator.backward(loss * loss_share)
             n_tokens = float(mask_BT.sum())
             totals["tokens"] += n_tokens
             totals["clipped"] += float((clipped_BT * mask_BT).sum())
@@ -128,6 +132,9 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
                 totals["entropy"] += float((entropy_BT * mask_BT).sum())
                 if use_importance_correction:
                     totals["is_weight"] += float((is_weight_BT * mask_BT).sum())
+        if not learn:
+            grad_norms.append(float("nan"))
+            continue
         if distributed:
             all_reduce_gradients(accelerator.unwrap_model(model), accelerator.num_processes)
         if optim.max_grad_norm > 0:
@@ -146,7 +153,7 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
         "loss/grad_norm": sum(grad_norms) / len(grad_norms),
         "mismatch/logp_abs_mean": totals["mismatch_abs"] / first_tokens,
         "mismatch/logp_abs_max": mismatch_max,
-        "loss/tokens": epoch_tokens * weight,
+        "loss/tokens": totals["tokens"] / alg.update_epochs,
     }
     if ref_model is not None:
         out["loss/kl"] = totals["kl"] / (totals["tokens"] or 1.0)
