@@ -59,7 +59,7 @@ def main() -> None:
 
     import torch
 
-    from tasks import get_task
+    from zero_rl.tasks import get_task
     from zero_rl.config import GenerationConfig
     from zero_rl.generation import SamplingParams
     from zero_rl.generation.hf import HFGenerator

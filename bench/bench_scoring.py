@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rewards.math_answer import math_accuracy  # noqa: E402
+from zero_rl.rewards.math_answer import math_accuracy  # noqa: E402
 from zero_rl.data import shared_data_dir  # noqa: E402
 import zero_rl.scoring  # noqa: E402
 from zero_rl.scoring import score_inline  # noqa: E402

@@ -6,8 +6,8 @@ throughput on the corpus.
     PYTHONPATH=. OMP_NUM_THREADS=1 python bench/bench_verifiers.py [--repeat 3] [--show 20]
 
 Each corpus row is scored as the completion `<think> ... </think> <answer>{answer}</answer>` against
-{"answer": gold}: math rows with rewards.math_answer.math_accuracy, numeric rows with
-rewards.numeric.numeric_accuracy. An exception counts as a crash (and as wrong). Everything runs on this
+{"answer": gold}: math rows with zero_rl.rewards.math_answer.math_accuracy, numeric rows with
+zero_rl.rewards.numeric.numeric_accuracy. An exception counts as a crash (and as wrong). Everything runs on this
 process's main thread (math-verify's timeouts need it); the numbers are CPU-bound and single-threaded.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rewards.math_answer import math_accuracy  # noqa: E402
-from rewards.numeric import numeric_accuracy  # noqa: E402
+from zero_rl.rewards.math_answer import math_accuracy  # noqa: E402
+from zero_rl.rewards.numeric import numeric_accuracy  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "answer_corpus.jsonl"
 CHECKERS = {"math": math_accuracy, "numeric": numeric_accuracy}
@@ -47,7 +47,7 @@ def plain_math_verify(row: dict) -> float:
 
 def clear_caches() -> None:
     """Cold caches, so every timed pass parses every gold again (a training step sees each gold a few times)."""
-    from rewards import answer_compare, answer_symbolic, math_answer
+    from zero_rl.rewards import answer_compare, answer_symbolic, math_answer
 
     for cached in (answer_compare.normalise, answer_symbolic.parse_gold_symbolic, math_answer.parse_gold):
         cached.cache_clear()

@@ -21,8 +21,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from rewards.code_exec import SandboxLimits, assemble_program, run_many
-from tasks import mbpp
+from zero_rl.rewards.code_exec import SandboxLimits, assemble_program, run_many
+from zero_rl.tasks import mbpp
 
 BASELINE_COMMIT = "8b67a30"
 """The last commit with the verdict inside the child (nonce report, audit hooks)."""

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def build_model_and_task():
-    from tasks import get_task
+    from zero_rl.tasks import get_task
     from zero_rl.embedded import BaseModelRecipe, initial_model_and_tokenizer
 
     model, tokenizer, _ = initial_model_and_tokenizer(BaseModelRecipe())  # untrained: the recipe's init

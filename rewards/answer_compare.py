@@ -4,15 +4,15 @@ that decides (True/False) or passes (None) to the next:
 1. `same_text`        the normalised spellings are equal (`\\dfrac12` = `\\frac{1}{2}`, `\\text{Even}` = `even`)
 2. `choice_letters`   the gold is a multiple-choice letter (`C`, `(D) Alina`): the answer must pick that letter
                       (a lone or leading letter, or the first one prose does not negate; `A or B` is a hedge)
-3. `numbers_agree`    both sides are plain arithmetic: exact rationals (rewards.exact_numbers); a different exact
+3. `numbers_agree`    both sides are plain arithmetic: exact rationals (zero_rl.rewards.exact_numbers); a different exact
                       value is never accepted, a rounded decimal only at its own precision; `10%` = `10` = `0.1`
    (`assigned_value`  when only one side is `name = value`, the value is compared: `(p,q) = (3,2)` vs `(3,2)`)
 4. `regions_agree`    sets of reals: intervals, unions and relations (`x \\in [-2,7]` = `-2 \\le x \\le 7`)
 5. `sequences_agree`  tuples, sets, lists and matrices: `(a, b)` ordered, `\\{a, b\\}` and bare `a, b` unordered,
                       `\\ldots` holds its place, `\\pm` expands, names are dropped; elements go through this chain
-6. `equations_agree`  (rewards.answer_symbolic) one equation each: lhs - rhs are constant multiples
+6. `equations_agree`  (zero_rl.rewards.answer_symbolic) one equation each: lhs - rhs are constant multiples
                       (`2x+4y-3=0` = `y = -x/2 + 3/4`)
-7. `symbolic_agree`   (rewards.answer_symbolic) math-verify (gold first), plain-text math (`pi/2`, `exp(16)`, `2*x`) rewritten as LaTeX;
+7. `symbolic_agree`   (zero_rl.rewards.answer_symbolic) math-verify (gold first), plain-text math (`pi/2`, `exp(16)`, `2*x`) rewritten as LaTeX;
                       a numeric "equal" of two exact constants is re-checked at 50 digits (math-verify rounds to 6
                       places: `1/2004!` = `1/2006!` for it), and an identity sympy cannot prove for a symbol of
                       unknown sign is checked at probe points (`\\sqrt{1/n}` = `1/\\sqrt{n}`)
@@ -28,9 +28,9 @@ import logging
 import re
 from fractions import Fraction
 
-from rewards.answer_symbolic import equations_agree, symbolic_agree
-from rewards.exact_numbers import beyond_bounds, evaluate
-from rewards.exact_numbers import numbers_agree as _exact_numbers_agree
+from zero_rl.rewards.answer_symbolic import equations_agree, symbolic_agree
+from zero_rl.rewards.exact_numbers import beyond_bounds, evaluate
+from zero_rl.rewards.exact_numbers import numbers_agree as _exact_numbers_agree
 
 log = logging.getLogger("zero_rl.rewards.answers")
 
@@ -198,7 +198,7 @@ def choice_letters(gold: str, pred: str) -> bool | None:
 # ---- layer 3: exact numbers ------------------------------------------------------------------------------------
 
 def numbers_agree(gold: str, pred: str) -> bool | None:
-    """Exact comparison when both sides are plain arithmetic (see rewards.exact_numbers); a percent gold also
+    """Exact comparison when both sides are plain arithmetic (see zero_rl.rewards.exact_numbers); a percent gold also
     accepts the bare number (the MATH convention) and its fraction (`10\\%` = `0.1`)."""
     gold_percent, pred_percent = gold.endswith("%"), pred.endswith("%")
     g, p = gold.rstrip("%").strip(), pred.rstrip("%").strip()

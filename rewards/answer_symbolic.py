@@ -15,7 +15,7 @@ import functools
 import re
 from fractions import Fraction
 
-from rewards.exact_numbers import approximates, decimal_places, significant_digits
+from zero_rl.rewards.exact_numbers import approximates, decimal_places, significant_digits
 
 PARSE_TIMEOUT_S = 5
 VERIFY_TIMEOUT_S = 5

@@ -81,9 +81,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from rewards.format import answer_body
-from rewards.test_split import own_builtins, plan_test
-from rewards.verdict import judge_split
+from zero_rl.rewards.format import answer_body
+from zero_rl.rewards.test_split import own_builtins, plan_test
+from zero_rl.rewards.verdict import judge_split
 
 log = logging.getLogger("zero_rl.rewards.code_exec")
 

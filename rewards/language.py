@@ -18,7 +18,7 @@ import functools
 
 import regex
 
-from rewards.format import parse_r1
+from zero_rl.rewards.format import parse_r1
 
 # language code -> the Unicode scripts its words are written in
 LANGUAGE_SCRIPTS = {

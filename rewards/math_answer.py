@@ -1,13 +1,13 @@
 """Math answer accuracy: extract the final answer, normalise it, compare it with the gold through a chain of
 layers (exact text, choice letters, exact numbers, intervals and relations, tuples/sets/lists, then math-verify).
 
-Extraction (`extract_math_answer`, rewards.answer_extract): the body of the last `<answer>...</answer>` block;
+Extraction (`extract_math_answer`, zero_rl.rewards.answer_extract): the body of the last `<answer>...</answer>` block;
 inside it the last `\\boxed{}`s (boxes joined by a short connector count together), else an "answer is" phrase
 or the last math span `$...$` / `\\(...\\)`, else the body. Optional fall-backs, tried in order when there is no
 answer block: "boxed" (the last `\\boxed{}`s anywhere) and "last_number" (the last number anywhere). The gold
 goes through the same extraction, so a gold written as a whole solution or wrapped in `$...$` works.
 
-Comparison (`answers_equivalent`, rewards.answer_compare, rewards.answer_symbolic, rewards.exact_numbers):
+Comparison (`answers_equivalent`, zero_rl.rewards.answer_compare, zero_rl.rewards.answer_symbolic, zero_rl.rewards.exact_numbers):
 asymmetric, gold first; see those modules for the layers and why a different exact value is never accepted
 (math-verify alone rounds to 6 places).
 
@@ -20,10 +20,10 @@ run on a process's main thread (the scorer's pool workers do); elsewhere the fai
 import functools
 import re
 
-from rewards.answer_compare import answers_match, equivalent, normalise
-from rewards.answer_extract import boxed_answer, final_answer, last_boxed, strip_chat_debris
-from rewards.answer_symbolic import PARSE_TIMEOUT_S, VERIFY_TIMEOUT_S
-from rewards.format import answer_body
+from zero_rl.rewards.answer_compare import answers_match, equivalent, normalise
+from zero_rl.rewards.answer_extract import boxed_answer, final_answer, last_boxed, strip_chat_debris
+from zero_rl.rewards.answer_symbolic import PARSE_TIMEOUT_S, VERIFY_TIMEOUT_S
+from zero_rl.rewards.format import answer_body
 
 __all__ = ["FALLBACKS", "PARSE_TIMEOUT_S", "VERIFY_TIMEOUT_S", "answers_equivalent", "extract_math_answer",
            "last_boxed", "math_accuracy", "parse_gold"]

@@ -3,7 +3,7 @@
 `numeric_accuracy` reads the final answer of the last `<answer>` block the way the math checker does (the last
 `\\boxed{}`, an "answer is" phrase, the last `$...$`, the number closing a sentence of prose), strips currency,
 unit words, `%`, and a naming `x =`, and then requires the rest to be a number or plain arithmetic on numbers
-(rewards.exact_numbers): `1,000`, `1 000`, `18.00`, `\\frac{36}{2}`, `2^{10}`. It never pulls a number out of an
+(zero_rl.rewards.exact_numbers): `1,000`, `1 000`, `18.00`, `\\frac{36}{2}`, `2^{10}`. It never pulls a number out of an
 expression: `\\frac{1+\\sqrt{5}}{2}` is not 2 and `3x` is not 3. Values compare exactly (a decimal gold that was
 rounded may match at its own precision, a different exact value never).
 """
@@ -12,10 +12,10 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from rewards.answer_compare import assigned_value, normalise, numbers_agree
-from rewards.answer_extract import final_answer
-from rewards.exact_numbers import evaluate
-from rewards.format import answer_body, parse_r1
+from zero_rl.rewards.answer_compare import assigned_value, normalise, numbers_agree
+from zero_rl.rewards.answer_extract import final_answer
+from zero_rl.rewards.exact_numbers import evaluate
+from zero_rl.rewards.format import answer_body, parse_r1
 
 _INTEGER = re.compile(r"[+-]?\d+")
 # a number, optionally with thousands commas ("1,000") and decimals; a sign right before it

@@ -12,7 +12,7 @@ import fractions
 from collections import Counter
 from functools import lru_cache
 
-from rewards.test_split import compiled_verdict, parent_namespace
+from zero_rl.rewards.test_split import compiled_verdict, parent_namespace
 
 _SCALARS = (type(None), bool, int, float, str)
 

@@ -3,8 +3,8 @@
 Adding a task is one file in this folder plus one line here.
 """
 
-from tasks import aime24, amc23, minerva, olympiadbench  # held-out math benchmarks
-from tasks import arithmetic, gsm8k, hendrycks_math, humaneval, mbpp
+from zero_rl.tasks import aime24, amc23, minerva, olympiadbench  # held-out math benchmarks
+from zero_rl.tasks import arithmetic, gsm8k, hendrycks_math, humaneval, mbpp
 
 TASKS = {
     "arithmetic": arithmetic.build,

@@ -2,7 +2,7 @@
 
 import functools
 
-from tasks.eval_suite import load_split, math_task, number_text
+from zero_rl.tasks.eval_suite import load_split, math_task, number_text
 from zero_rl.data import require
 
 

@@ -8,8 +8,8 @@ import functools
 import hashlib
 import random
 
-from rewards.format import answer_body, format_reward
-from rewards.numeric import integer_exact
+from zero_rl.rewards.format import answer_body, format_reward
+from zero_rl.rewards.numeric import integer_exact
 from zero_rl.task import Task, r1_zero_prompt
 
 HELD_OUT_BUCKETS = 10  # 1 in 10 expressions belongs to the held-out split

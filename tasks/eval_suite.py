@@ -8,8 +8,8 @@ recipe cannot train on them by accident. Each reads its JSONL copy in the shared
 
 import functools
 
-from rewards.format import FORMATS
-from rewards.math_answer import FALLBACKS, extract_math_answer, math_accuracy
+from zero_rl.rewards.format import FORMATS
+from zero_rl.rewards.math_answer import FALLBACKS, extract_math_answer, math_accuracy
 from zero_rl.data import DataError, load_rows, shared_data_dir
 from zero_rl.task import Task, r1_zero_prompt
 

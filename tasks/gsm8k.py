@@ -6,9 +6,9 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from rewards.format import FORMATS, answer_body
-from rewards.language import language_consistency
-from rewards.numeric import numeric_accuracy, numeric_answer, parse_number
+from zero_rl.rewards.format import FORMATS, answer_body
+from zero_rl.rewards.language import language_consistency
+from zero_rl.rewards.numeric import numeric_accuracy, numeric_answer, parse_number
 from zero_rl.data import DataError, load_rows, require, shared_data_dir
 from zero_rl.task import Task, r1_zero_prompt
 

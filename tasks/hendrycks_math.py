@@ -8,9 +8,9 @@ Variants: "prm800k" trains on the 12,000 problems outside MATH-500 (PRM800K spli
 import functools
 import logging
 
-from rewards.format import FORMATS
-from rewards.language import language_consistency
-from rewards.math_answer import FALLBACKS, extract_math_answer, last_boxed, math_accuracy
+from zero_rl.rewards.format import FORMATS
+from zero_rl.rewards.language import language_consistency
+from zero_rl.rewards.math_answer import FALLBACKS, extract_math_answer, last_boxed, math_accuracy
 from zero_rl.data import DataError, load_rows, require, shared_data_dir
 from zero_rl.task import Task, r1_zero_prompt
 

@@ -7,8 +7,8 @@ function (a full definition replaces the prompt's stub; the prompt's imports and
 
 import functools
 
-from rewards.code_exec import code_reward, extract_code
-from rewards.format import format_reward
+from zero_rl.rewards.code_exec import code_reward, extract_code
+from zero_rl.rewards.format import format_reward
 from zero_rl.data import DataError, load_rows, require, shared_data_dir
 from zero_rl.task import Task, r1_zero_prompt
 

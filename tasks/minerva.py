@@ -3,8 +3,8 @@
 
 import functools
 
-from rewards.math_answer import last_boxed
-from tasks.eval_suite import load_split, math_task
+from zero_rl.rewards.math_answer import last_boxed
+from zero_rl.tasks.eval_suite import load_split, math_task
 from zero_rl.data import DataError, require
 
 

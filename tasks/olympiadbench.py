@@ -3,7 +3,7 @@ removed (held out; evaluation only)."""
 
 import functools
 
-from tasks.eval_suite import load_split, math_task
+from zero_rl.tasks.eval_suite import load_split, math_task
 from zero_rl.data import DataError, require
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
-from tasks import get_task
+from zero_rl.tasks import get_task
 from zero_rl.evaluate import sample_eval, sample_eval_sharded
 from zero_rl.generation import Completion, SamplingParams
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rewards.math_answer import math_accuracy
-from rewards.numeric import numeric_accuracy
+from zero_rl.rewards.math_answer import math_accuracy
+from zero_rl.rewards.numeric import numeric_accuracy
 
 CORPUS = Path(__file__).parent / "data" / "answer_corpus.jsonl"
 ROWS = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from rewards.math_answer import math_accuracy
-from tasks import get_task
+from zero_rl.rewards.math_answer import math_accuracy
+from zero_rl.tasks import get_task
 
 
 def wrong_variant(gold: str) -> str:

@@ -1,18 +1,18 @@
-"""Each layer of the answer checker on its own table (rewards.answer_extract, rewards.exact_numbers,
-rewards.answer_compare), then the numeric checker. The whole public corpus runs in test_answer_corpus.py."""
+"""Each layer of the answer checker on its own table (zero_rl.rewards.answer_extract, zero_rl.rewards.exact_numbers,
+zero_rl.rewards.answer_compare), then the numeric checker. The whole public corpus runs in test_answer_corpus.py."""
 
 from fractions import Fraction
 
 import pytest
 
-from rewards.answer_compare import (assigned_value, choice_letters, equivalent, normalise, numbers_agree, region,
+from zero_rl.rewards.answer_compare import (assigned_value, choice_letters, equivalent, normalise, numbers_agree, region,
                                     regions_agree, same_text, sequence, sequences_agree, stray_words)
-from rewards.answer_symbolic import equations_agree, plain_to_latex, symbolic_agree
-from rewards.answer_extract import boxed_answer, final_answer, math_spans
-from rewards.exact_numbers import beyond_bounds, evaluate
-from rewards.exact_numbers import numbers_agree as exact_numbers_agree
-from rewards.math_answer import answers_equivalent, math_accuracy, parse_gold
-from rewards.numeric import numeric_accuracy, numeric_answer
+from zero_rl.rewards.answer_symbolic import equations_agree, plain_to_latex, symbolic_agree
+from zero_rl.rewards.answer_extract import boxed_answer, final_answer, math_spans
+from zero_rl.rewards.exact_numbers import beyond_bounds, evaluate
+from zero_rl.rewards.exact_numbers import numbers_agree as exact_numbers_agree
+from zero_rl.rewards.math_answer import answers_equivalent, math_accuracy, parse_gold
+from zero_rl.rewards.numeric import numeric_accuracy, numeric_answer
 
 
 @pytest.mark.parametrize("text,answer", [

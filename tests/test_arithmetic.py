@@ -2,10 +2,10 @@ import random
 
 import pytest
 
-from rewards.format import format_reward
-from rewards.numeric import integer_exact
-from tasks import TASKS, get_task
-from tasks.arithmetic import evaluate, random_expression, render, split_of, steps
+from zero_rl.rewards.format import format_reward
+from zero_rl.rewards.numeric import integer_exact
+from zero_rl.tasks import TASKS, get_task
+from zero_rl.tasks.arithmetic import evaluate, random_expression, render, split_of, steps
 
 
 def test_steps_evaluate_like_python():

@@ -29,7 +29,7 @@ def test_train_command_reports_before_and_after(tmp_path, tiny_model_dir):
 
 
 def test_tasks_command_lists_registry(tmp_path):
-    from tasks import TASKS
+    from zero_rl.tasks import TASKS
 
     result = _run(["tasks"], tmp_path)
     assert result.returncode == 0

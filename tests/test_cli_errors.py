@@ -90,7 +90,7 @@ def test_held_out_overlap_is_refused(tmp_path, no_model, capsys):
 
 
 def test_gsm8k_one_file_needs_a_split_rule(tmp_path):
-    from tasks import get_task
+    from zero_rl.tasks import get_task
 
     data = tmp_path / "all.jsonl"
     data.write_text(gsm8k_rows(*[f"#### {i}" for i in range(200)]))

@@ -16,10 +16,10 @@ import uuid
 
 import pytest
 
-from rewards.code_exec import (_WARNED, SandboxLimits, _missing_layers, _note_missing, assemble_program, code_reward,
+from zero_rl.rewards.code_exec import (_WARNED, SandboxLimits, _missing_layers, _note_missing, assemble_program, code_reward,
                                extract_code, reset_sandbox_stats, run_many, run_tests, sandbox_counters, sandbox_stats,
                                sweep_stale_dirs)
-from rewards.test_split import plan_test
+from zero_rl.rewards.test_split import plan_test
 
 LIMITS = SandboxLimits(timeout_s=1.0, memory_mb=512)
 GOOD = "def add(a, b):\n    return a + b\n"
@@ -586,7 +586,7 @@ def test_humaneval_style_programs(code):
 FILTER_PROBE = """
 import ctypes, os, resource, signal, subprocess, sys, threading
 sys.path.insert(0, {root!r})
-from rewards.sandbox_harness import install_process_filter
+from zero_rl.rewards.sandbox_harness import install_process_filter
 assert install_process_filter(ctypes.CDLL(None, use_errno=True)) == "seccomp"
 out = []
 t = threading.Thread(target=out.append, args=("thread ran",))
@@ -701,8 +701,8 @@ VALUES = [
 
 @pytest.mark.parametrize("value,seen", VALUES, ids=[repr(row[0])[:30] for row in VALUES])
 def test_values_cross_the_boundary_as_plain_data(value, seen):
-    from rewards.verdict import decode
-    from rewards.sandbox_harness import encode, to_json
+    from zero_rl.rewards.verdict import decode
+    from zero_rl.rewards.sandbox_harness import encode, to_json
 
     got = decode(json.loads(to_json(encode(value))))
     assert got == seen and type(got) is type(seen)
@@ -715,7 +715,7 @@ def test_values_cross_the_boundary_as_plain_data(value, seen):
 ], ids=["colliding set", "colliding dict keys", "huge Decimal", "bad hex", "unknown tag", "unhashable",
         "bare string", "nested too deep"])
 def test_malformed_or_costly_values_are_refused_here(item):
-    from rewards.verdict import decode
+    from zero_rl.rewards.verdict import decode
 
     nested = item
     if item == [["l"]] * 200:
@@ -734,8 +734,8 @@ def test_malformed_or_costly_values_are_refused_here(item):
 @pytest.mark.parametrize("value", [object(), print, type, float("nan"), iter([1])],
                          ids=["object", "function", "type", "nan", "iterator"])
 def test_values_without_plain_form(value):
-    from rewards.verdict import decode
-    from rewards.sandbox_harness import encode, to_json
+    from zero_rl.rewards.verdict import decode
+    from zero_rl.rewards.sandbox_harness import encode, to_json
 
     if isinstance(value, float):  # nan crosses, and stays nan
         assert math.isnan(decode(json.loads(to_json(encode(value)))))
@@ -759,7 +759,7 @@ def test_sandbox_dies_with_a_killed_scorer():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     scorer = subprocess.Popen([sys.executable, "-c", (
         f"import sys; sys.path.insert(0, {root!r})\n"
-        "from rewards.code_exec import run_tests, SandboxLimits\n"
+        "from zero_rl.rewards.code_exec import run_tests, SandboxLimits\n"
         "run_tests('import time\\ntime.sleep(60)', ['assert True'], limits=SandboxLimits(timeout_s=60))\n")])
     try:
         deadline = time.monotonic() + 20

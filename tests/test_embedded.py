@@ -16,7 +16,7 @@ def test_tokenizer_keeps_tags_and_splits_digits():
 
 
 def test_corpus_uses_train_expressions_only_and_mixes_styles():
-    from tasks.arithmetic import split_of
+    from zero_rl.tasks.arithmetic import split_of
 
     rng = random.Random(1)
     recipe = BaseModelRecipe()

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from rewards.math_answer import answers_equivalent, parse_gold
-from tasks import get_task
+from zero_rl.rewards.math_answer import answers_equivalent, parse_gold
+from zero_rl.tasks import get_task
 from zero_rl.data import DataError
 from zero_rl.evaluate import equivalence_for, exact_equal, majority_vote, sample_eval, summarize
 from zero_rl.generation import Completion, SamplingParams

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from tasks import get_task
+from zero_rl.tasks import get_task
 from zero_rl.evaluate import (bootstrap_interval, cli_main, exact_equal, group_answers, maj_at_k, majority_vote,
                               pass_at_k, read_jsonl, run_eval, sample_eval, summarize)
 from zero_rl.generation import Completion, SamplingParams

@@ -211,7 +211,7 @@ def test_ppo_with_one_completion_per_prompt(tmp_path):
 
 def test_ppo_scores_in_the_process_pool(tmp_path):
     """The scorer's process pool (task.reward_workers > 0) feeds PPO's per-token rewards as it feeds GRPO."""
-    from tasks import get_task
+    from zero_rl.tasks import get_task
 
     model, tokenizer = build_tiny_random(seed=1)
     task = get_task("arithmetic", train_size=200, test_size=16)

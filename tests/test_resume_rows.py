@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tasks import get_task
+from zero_rl.tasks import get_task
 from zero_rl.config import build_config
 from zero_rl.embedded import build_tiny_random
 from zero_rl.generation.hf import HFGenerator

@@ -4,10 +4,10 @@ import functools
 
 import pytest
 
-from rewards.format import format_reward, format_reward_lenient, parse_r1
-from rewards.language import language_consistency, language_share
-from rewards.math_answer import answers_equivalent, extract_math_answer, last_boxed, math_accuracy
-from rewards.numeric import numeric_accuracy, parse_number
+from zero_rl.rewards.format import format_reward, format_reward_lenient, parse_r1
+from zero_rl.rewards.language import language_consistency, language_share
+from zero_rl.rewards.math_answer import answers_equivalent, extract_math_answer, last_boxed, math_accuracy
+from zero_rl.rewards.numeric import numeric_accuracy, parse_number
 
 GOOD = "<think> 2 + 2 is 4 </think> <answer> 4 </answer>"
 

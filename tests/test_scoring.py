@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from rewards.format import format_reward
-from rewards.math_answer import math_accuracy
+from zero_rl.rewards.format import format_reward
+from zero_rl.rewards.math_answer import math_accuracy
 from zero_rl.scoring import RewardPool, score, score_inline
 
 

@@ -5,8 +5,8 @@ import functools
 
 import pytest
 
-from rewards.code_exec import SandboxLimits, assemble_program, run_many
-from tasks import get_task, humaneval, mbpp
+from zero_rl.rewards.code_exec import SandboxLimits, assemble_program, run_many
+from zero_rl.tasks import get_task, humaneval, mbpp
 from zero_rl.data import DataError, shared_data_dir
 
 LIMITS = SandboxLimits(timeout_s=30.0)  # MBPP 123 alone takes ~5 s; leave room on a loaded machine

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from rewards.math_answer import math_accuracy
-from rewards.numeric import numeric_accuracy
-from tasks import TASKS, get_task
+from zero_rl.rewards.math_answer import math_accuracy
+from zero_rl.rewards.numeric import numeric_accuracy
+from zero_rl.tasks import TASKS, get_task
 from zero_rl.data import DataError
 from zero_rl.scoring import RewardPool
 

@@ -2,8 +2,8 @@
 
 import json
 
-from rewards.code_exec import reset_sandbox_stats, sandbox_stats
-from tasks import get_task
+from zero_rl.rewards.code_exec import reset_sandbox_stats, sandbox_stats
+from zero_rl.tasks import get_task
 from zero_rl.config import build_config
 from zero_rl.embedded import build_tiny_random
 from zero_rl.trainer import train

@@ -113,7 +113,7 @@ def tasks_main(argv: list) -> int:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also each task's options (task.options.NAME=value) with their defaults")
     args = parser.parse_args(argv)
-    from tasks import TASKS
+    from zero_rl.tasks import TASKS
 
     for name, build in sorted(TASKS.items()):
         doc = (sys.modules[build.__module__].__doc__ or "").strip().splitlines()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from tasks.arithmetic import random_expression, render, split_of, steps
+from zero_rl.tasks.arithmetic import random_expression, render, split_of, steps
 from zero_rl.task import r1_zero_prompt
 
 EOS = "<|endoftext|>"

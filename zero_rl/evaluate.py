@@ -232,13 +232,13 @@ def summarize(records: list, ks: list, equivalent=exact_equal, bootstrap_resampl
 
 def equivalence_for(task):
     """How maj@k groups this task's answers: the task's own checker if it has one, math equivalence for
-    tasks that extract with `rewards.math_answer`, else `exact_equal`."""
+    tasks that extract with `zero_rl.rewards.math_answer`, else `exact_equal`."""
     own = getattr(task, "answers_equivalent", None)
     if own is not None:
         return own
     extract = getattr(task.extract_answer, "func", task.extract_answer)  # through functools.partial
-    if extract is not None and getattr(extract, "__module__", "") == "rewards.math_answer":
-        from rewards.math_answer import answers_equivalent
+    if extract is not None and getattr(extract, "__module__", "") == "zero_rl.rewards.math_answer":
+        from zero_rl.rewards.math_answer import answers_equivalent
 
         return answers_equivalent
     return exact_equal
@@ -506,7 +506,7 @@ def cli_main(argv: list) -> int:
     if max(ks) > args.n:
         print(f"zero-rl eval: every k must be <= --n ({args.n}); got {ks}", file=sys.stderr)
         return 2
-    from tasks import get_task
+    from zero_rl.tasks import get_task
 
     names = [name.strip() for name in args.task.split(",") if name.strip()]
     try:

@@ -40,7 +40,7 @@ class Prepared:
 
 def build_task(config: TrainConfig):
     """The task, with its options checked against its build function's parameters first."""
-    from tasks import TASKS
+    from zero_rl.tasks import TASKS
 
     name, options = config.task.name, config.task.options
     if name not in TASKS:

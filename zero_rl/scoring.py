@@ -31,7 +31,7 @@ class Scores:
 def _safe_call(name, fn, completion, example, errors, timeouts):
     try:
         value = float(fn(completion, example))
-    except TimeoutError as error:  # e.g. math-verify's own alarm in rewards.math_answer
+    except TimeoutError as error:  # e.g. math-verify's own alarm in zero_rl.rewards.math_answer
         timeouts[name] = timeouts.get(name, 0) + 1
         log.warning("reward %r timed out: %s (example id %r); scored 0", name, error, example.get("id"))
         return 0.0
@@ -170,7 +170,7 @@ class RewardPool:
     replaced. Rewards must be picklable (module-level functions or functools.partial of one).
     """
 
-    def __init__(self, workers: int = 2, timeout_s: float = 10.0, preload: tuple = ("math_verify", "rewards.math_answer"),
+    def __init__(self, workers: int = 2, timeout_s: float = 10.0, preload: tuple = ("math_verify", "zero_rl.rewards.math_answer"),
                  chunk_size: int | None = None):
         if workers < 1:
             raise ValueError(f"RewardPool needs workers >= 1, got {workers} (use score_inline for 0)")

@@ -210,7 +210,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from tasks import get_task
+    from zero_rl.tasks import get_task
     from zero_rl.models import load_model_and_tokenizer
 
     from zero_rl.precision import training_mixed_precision

@@ -1,0 +1,28 @@
+"""What an install provides: rewards/ and tasks/ under the zero_rl namespace (no top-level `rewards` or `tasks`
+to collide with other distributions), and the shipped base model inside the package."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_installed_import_names_are_under_zero_rl(tmp_path):
+    code = ("import importlib.util as u, zero_rl.rewards.math_answer, zero_rl.tasks; "
+            "print(sorted(zero_rl.tasks.TASKS)[0], u.find_spec('rewards'), u.find_spec('tasks'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["aime24", "None", "None"]
+
+
+def test_wheel_holds_the_namespaced_packages_and_the_base_model(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("zero_rl-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for expected in ("zero_rl/rewards/math_answer.py", "zero_rl/rewards/sandbox_harness.py",
+                     "zero_rl/tasks/arithmetic.py", "zero_rl/base_model/model.safetensors",
+                     "zero_rl/base_model/build.json", "zero_rl/generation/hf.py"):
+        assert expected in names, expected
+    assert not any(name.startswith(("rewards/", "tasks/")) for name in names)
