@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 def run_one(algorithm: str, out: Path, overrides: list) -> None:
     """In this process: `zero-rl train algorithm.name=<algorithm>` and a result.json with time and peak RSS."""
     from zero_rl.config import build_config
-    from zero_rl.quickstart import run_training
+    from zero_rl.commands.train import run_training
 
     config = build_config({}, [f"algorithm.name={algorithm}", f"run.output_dir={out}", "run.progress=false",
                                *overrides])

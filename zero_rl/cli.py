@@ -93,7 +93,7 @@ def train_main(argv: list) -> int:
               f"{start} in {config.run.output_dir}")
         return 0
 
-    from zero_rl.quickstart import run_training
+    from zero_rl.commands.train import run_training
 
     run_training(config, report=not args.no_report, prepared=prepared)
     return 0
