@@ -360,3 +360,27 @@ def test_plot_eval_history_draws_pass_at_k_against_step(tmp_path):
     assert cli_main(["--history", str(tmp_path / "run"), "--output-dir", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "eval_history.png").stat().st_size > 1000
     assert cli_main(["--history", str(tmp_path / "missing.jsonl"), "--output-dir", str(tmp_path / "out")]) == 2
+
+
+def test_greedy_eval_in_chunks_equals_one_call():
+    """The held-out greedy eval goes to the generator a chunk of prompts at a time; the chunking changes nothing."""
+    from zero_rl.evaluate import greedy_eval
+    from zero_rl.generation.hf import HFGenerator
+    from zero_rl.models import load_model_and_tokenizer
+    from zero_rl.tasks import get_task
+
+    model, tokenizer = load_model_and_tokenizer(None, log=lambda *_: None)
+    task = get_task("arithmetic")
+    examples = task.load("test")[:20]
+    calls = []
+
+    class Counting(HFGenerator):
+        def generate(self, prompt_ids, params):
+            calls.append(len(prompt_ids))
+            return super().generate(prompt_ids, params)
+
+    whole = greedy_eval(Counting(model, tokenizer), tokenizer, task, examples, 32, prompt_suffix=" <think>")
+    chunked = greedy_eval(Counting(model, tokenizer), tokenizer, task, examples, 32, prompt_suffix=" <think>",
+                          batch_prompts=7)
+    assert calls == [20, 7, 7, 6]
+    assert whole == chunked and whole["accuracy"] > 0.5

@@ -264,14 +264,15 @@ def test_training_loop_with_vllm_checks_sync_every_step(tmp_path):
 
 
 def test_cli_train_runs_with_the_vllm_backend(tmp_path):
-    """`zero-rl train` (the quickstart's entry point) with generation.backend=vllm on a saved tiny model."""
+    """`zero-rl train` (the quickstart's entry point) with generation.backend=vllm on a saved tiny model; the
+    before/after report samples with the run's own vLLM engine."""
     import json
 
     from zero_rl.cli import main
 
     build_tiny_random(tmp_path / "model", hidden_size=HIDDEN, seed=7)
     run = tmp_path / "run"
-    code = main(["train", "--no-report", "--model", str(tmp_path / "model"), "--output-dir", str(run), "--steps", "2",
+    code = main(["train", "--model", str(tmp_path / "model"), "--output-dir", str(run), "--steps", "2",
                  "generation.backend=vllm", "generation.check_sync_every=1", "run.prompts_per_step=4",
                  "generation.group_size=4", "generation.max_new_tokens=8", "task.eval_size=4", "run.progress=false"])
     assert code == 0
@@ -280,3 +281,5 @@ def test_cli_train_runs_with_the_vllm_backend(tmp_path):
     assert all(m["sync/logp_abs_max"] < 1e-4 for m in lines)
     evals = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
     assert [e["step"] for e in evals] == [0, 2] and all(e["n"] == 4 for e in evals)
+    report = json.loads((run / "report.json").read_text())
+    assert report["generator"] == "vllm" and report["after"]["greedy"]["n"] == 4

@@ -7,13 +7,12 @@ from pathlib import Path
 from zero_rl.config import TrainConfig
 
 
-def held_out_report(model, tokenizer, task, examples, config: TrainConfig, include_control: bool) -> dict:
-    """Greedy accuracy/format, optionally the pre-filled `<think>` control, and sampled pass@1 / pass@G."""
+def held_out_report(generator, tokenizer, task, examples, config: TrainConfig, include_control: bool) -> dict:
+    """Greedy accuracy/format, optionally the pre-filled `<think>` control, and sampled pass@1 / pass@G, with
+    `generator` (the run's own where it can generate alone on this rank)."""
     from zero_rl.evaluate import greedy_eval, sample_eval
     from zero_rl.generation import SamplingParams
-    from zero_rl.generation.hf import HFGenerator
 
-    generator = HFGenerator(model, tokenizer)
     max_new = config.generation.max_new_tokens
     report = {"greedy": greedy_eval(generator, tokenizer, task, examples, max_new)}
     if include_control:
@@ -50,12 +49,12 @@ def print_comparison(before: dict, after: dict, print_fn=print) -> None:
                       before["control_sampled"]["pass@1"], None))
 
 
-def _before_report(model, tokenizer, task, examples, config: TrainConfig) -> dict:
+def _before_report(generator, tokenizer, task, examples, config: TrainConfig) -> dict:
     """The base model's report; a resumed run reuses the one its first start saved (report_before.json)."""
     path = Path(config.run.output_dir) / "report_before.json"
     if config.run.resume and path.exists():
         return json.loads(path.read_text())
-    before = held_out_report(model, tokenizer, task, examples, config, include_control=True)
+    before = held_out_report(generator, tokenizer, task, examples, config, include_control=True)
     path.write_text(json.dumps(before, indent=2))
     return before
 
@@ -64,10 +63,12 @@ def run_training(config: TrainConfig, report: bool = True, overwrite: bool = Fal
     """`prepared`: what `preflight` checked (task, splits, checkpoint); checked here when not given."""
     from accelerate import Accelerator
 
-    from zero_rl.trainer import train
+    from zero_rl.generation import build_generator
+    from zero_rl.generation.hf import HFGenerator
     from zero_rl.models import load_model_and_tokenizer
     from zero_rl.precision import training_mixed_precision
     from zero_rl.preflight import clear_run_dir, preflight
+    from zero_rl.trainer import train
 
     prepared = prepared or preflight(config, overwrite)  # before anything loads: a user error costs seconds
     accelerator = Accelerator(mixed_precision=training_mixed_precision(config.model.dtype))
@@ -83,13 +84,23 @@ def run_training(config: TrainConfig, report: bool = True, overwrite: bool = Fal
                                                 log=print if is_main else (lambda *_: None))
     task, examples = prepared.task, prepared.eval_examples
     do_report = report and is_main
-    before = _before_report(model, tokenizer, task, examples, config) if do_report else None
-    result = train(config, model=model, tokenizer=tokenizer, task=task, accelerator=accelerator)
+    say = print if is_main else (lambda *_: None)
+    generator = build_generator(config.generation.backend, model, tokenizer, config.generation, say)
+    # The report runs on the main rank alone: with several processes a vLLM engine takes part in collectives
+    # with the other ranks' engines, so there the report samples with transformers (and says so).
+    alone = accelerator.num_processes == 1 or generator.name == "hf"
+    report_generator = generator if alone else HFGenerator(model, tokenizer)
+    if do_report and not alone:
+        say(f"report: {accelerator.num_processes} processes, so the before/after report samples with transformers "
+            f"on the main rank (training samples with {generator.name})")
+    before = _before_report(report_generator, tokenizer, task, examples, config) if do_report else None
+    result = train(config, model=model, tokenizer=tokenizer, task=task, generator=generator, accelerator=accelerator)
     if do_report:
-        after = held_out_report(result["model"], tokenizer, task, examples, config, include_control=False)
+        after = held_out_report(report_generator, tokenizer, task, examples, config, include_control=False)
         print_comparison(before, after)
         path = out / "report.json"
-        path.write_text(json.dumps({"before": before, "after": after, "wall_s": time.time() - started}, indent=2))
+        path.write_text(json.dumps({"before": before, "after": after, "wall_s": time.time() - started,
+                                    "generator": report_generator.name}, indent=2))
         import torch
 
         from zero_rl.precision import cpu_description
