@@ -29,6 +29,9 @@ from zero_rl.losses import adaptive_kl_coef, kl_k1, masked_mean
 from zero_rl.metrics import RunLog, truncate_for_resume
 from zero_rl.scoring import score_inline
 from zero_rl.update import policy_update, rollout_logprobs
+from zero_rl.rewards.length import add_overlong_term
+from zero_rl.advantages import BATCH_ADVANTAGES
+from zero_rl.dynamic_sampling import Rollout, sample_informative_groups
 
 NO_SIGNAL_WARN_STEPS = 5
 """Consecutive steps in which every group had equal rewards (so nothing was learned) before a warning."""
@@ -267,10 +270,12 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     group_size = config.generation.group_size
 
     start_step, history, kl_coef = 0, {}, config.algorithm.kl_reward_coef
+    block = 0
     checkpoint = resume_point(out / "checkpoints", config.run.steps) if config.run.resume else None
     if checkpoint is not None:
         state = load_checkpoint(checkpoint, policy, optimizer, scheduler, rank, critic=critic)
         start_step, history = state["step"], state.get("history", {})
+        block = state["data_position"] // config.run.prompts_per_step  # rounds of prompts consumed (dynamic sampling)
         kl_coef = state.get("kl_coef", kl_coef)
         generator.sync_weights(policy)
         say(f"resumed from {checkpoint} at step {start_step} (data position {state['data_position']})")
@@ -288,24 +293,56 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             pretrain_critic(critic, generator, tokenizer, task, scorer, train_examples, config, accelerator,
                             runlog, say)
 
+    timing = {"generate": 0.0}
+
+    def generate_round(block: int) -> Rollout:
+        """Generate and score block `block` (1-based) of prompts_per_step prompts: without dynamic sampling, block
+        == step."""
+        begin = time.time()
+        examples_P = step_examples(train_examples, block, config.run.prompts_per_step, config.run.seed, rank, world)
+        prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
+        completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 + block)
+                                                                    * 64 + rank))
+        timing["generate"] += time.time() - begin
+        scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
+                        task.rewards)
+        if config.task.overlong_buffer:  # DAPO overlong shaping, a reward term on token counts
+            scores = add_overlong_term(scores, [len(c.token_ids) for c in completions],
+                                       config.task.overlong_max_length or config.generation.max_new_tokens,
+                                       config.task.overlong_buffer, config.task.overlong_penalty_factor)
+        return Rollout(examples_P, prompt_ids, completions, scores)
+
+    def gather_counts(count: int) -> list:
+        if world == 1:
+            return [count]
+        return accelerator.gather(torch.tensor([count], device=accelerator.device)).cpu().tolist()
+
     syncs, steps_without_signal = 0, 0
     for step in range(start_step + 1, config.run.steps + 1):
         started = time.time()
-        examples_P = step_examples(train_examples, step, config.run.prompts_per_step, config.run.seed, rank, world)
-        prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
-        completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 + step)
-                                                                    * 64 + rank))
-        generated = time.time()
-
-        scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
-                        task.rewards)
+        timing["generate"] = 0.0
+        if config.algorithm.dynamic_sampling:
+            rollout, rounds, sampling_metrics = sample_informative_groups(
+                generate_round, block + 1, config.run.prompts_per_step // world, group_size,
+                config.algorithm.max_generation_rounds, gather_counts)
+        else:
+            rollout, rounds, sampling_metrics = generate_round(block + 1), 1, {}
+        block += rounds
+        examples_P, prompt_ids, completions, scores = (rollout.examples_P, rollout.prompt_ids, rollout.completions,
+                                                       rollout.scores)
+        generated = started + timing["generate"]
         rewards_B = torch.tensor(scores.total_B, dtype=torch.float)
         scored = time.time()
 
         zero_std_P = zero_std_groups(rewards_B, group_size)
         batch = build_batch(prompt_ids, completions, pad_id)
         if critic is None:
-            advantages = advantage_fn(rewards_B, group_size, std_eps=config.algorithm.std_eps)  # [B]
+            if config.algorithm.advantage in BATCH_ADVANTAGES and world > 1:  # batch statistics of all ranks
+                all_rewards_B = accelerator.gather(rewards_B.to(accelerator.device)).cpu()
+                advantages = advantage_fn(all_rewards_B, group_size, std_eps=config.algorithm.std_eps)
+                advantages = advantages[rank * len(rewards_B): (rank + 1) * len(rewards_B)]
+            else:
+                advantages = advantage_fn(rewards_B, group_size, std_eps=config.algorithm.std_eps)  # [B]
             advantage_metrics = {"advantages/mean": float(advantages.mean()), "advantages/std": float(advantages.std())}
         else:
             advantages, returns_BT, values_BT, observed_kl, advantage_metrics = ppo_advantages(  # [B, T]
@@ -348,6 +385,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         metrics = rollout_metrics(scores, completions, rewards_B, zero_std_P, task)
         metrics.update(update_metrics)
         metrics.update(advantage_metrics)
+        metrics.update(sampling_metrics)
         generated_tokens = sum(len(c.token_ids) for c in completions)
         metrics.update({
             "lr": scheduler.get_last_lr()[0], "time/generate": generated - started, "time/score": scored - generated,
@@ -373,7 +411,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             say(f"held-out at step {step}: {result}")
         if (config.run.save_every and step % config.run.save_every == 0) or last:
             save_checkpoint(out / "checkpoints", step, policy, tokenizer, optimizer, scheduler,
-                            {"data_position": step * config.run.prompts_per_step, "history": history,
+                            {"data_position": block * config.run.prompts_per_step, "history": history,
                              "kl_coef": kl_coef},
                             rank=rank, is_main=is_main, barrier=accelerator.wait_for_everyone, critic=critic)
             if is_main:
