@@ -2,6 +2,7 @@
 std, REINFORCE++-baseline), the entropy bonus and DAPO's overlong shaping, on hand-computed tensors."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -217,3 +218,50 @@ def test_overlong_term_is_added_as_a_reward_component():
         soft_overlong_penalty(5, max_length=20, buffer=20)
     with pytest.raises(ValueError, match="2 lengths for 3"):
         add_overlong_term(scores, [1, 2], max_length=20, buffer=4)
+
+
+# ---------------------------------------------------------------- config validation
+
+
+@pytest.mark.parametrize("override,message", [
+    ("algorithm.policy_loss=grpo", "algorithm.policy_loss='grpo' is not valid; choose one of: cispo, gspo, ppo_clip, sapo"),
+    ("algorithm.clip_ratio_c=0.5", "algorithm.clip_ratio_c must be 0 (dual-clip off) or > 1 (verl: 3.0), got 0.5"),
+    ("algorithm.cispo_cap=0", "algorithm.cispo_cap must be > 0"),
+    ("algorithm.sapo_tau_neg=0", "algorithm.sapo_tau_pos / sapo_tau_neg must be > 0"),
+    ("algorithm.entropy_coef=-0.1", "algorithm.entropy_coef must be >= 0"),
+    ("algorithm.max_generation_rounds=0", "algorithm.max_generation_rounds must be >= 1"),
+    ("task.overlong_buffer=-1", "task.overlong_buffer must be >= 0"),
+    ("task.overlong_buffer=64", "task.overlong_buffer=64 must be smaller than the overlong max length 64"),
+])
+def test_bad_values_name_the_field(override, message):
+    from zero_rl.config import ConfigError, build_config
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_config(overrides=[override])
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["algorithm.policy_loss=gspo", "algorithm.loss_aggregation=token_mean"],
+     "algorithm.policy_loss=gspo is a per-sequence objective: it needs algorithm.loss_aggregation=seq_mean_token_mean"),
+    (["algorithm.name=ppo", "algorithm.dynamic_sampling=true"], "use it with algorithm.name=grpo"),
+])
+def test_combinations_that_do_not_fit_are_refused(overrides, message):
+    from zero_rl.config import ConfigError, build_config
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_config(overrides=overrides)
+
+
+def test_recipes_of_every_variant_load():
+    from pathlib import Path
+
+    from zero_rl.config import load_config
+
+    recipes = Path(__file__).resolve().parent.parent / "launch" / "recipes"
+    loaded = {path.name: load_config(str(path)) for path in sorted(recipes.glob("*.yaml"))}
+    assert loaded["arithmetic_tiny_gspo.yaml"].algorithm.policy_loss == "gspo"
+    assert loaded["arithmetic_tiny_cispo.yaml"].algorithm.policy_loss == "cispo"
+    assert loaded["arithmetic_tiny_sapo.yaml"].algorithm.policy_loss == "sapo"
+    dapo = loaded["arithmetic_tiny_dapo.yaml"]
+    assert dapo.algorithm.dynamic_sampling and dapo.task.overlong_buffer > 0
+    assert dapo.algorithm.loss_aggregation == "token_mean" and dapo.algorithm.clip_high > dapo.algorithm.clip_low
