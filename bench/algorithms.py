@@ -2,7 +2,7 @@
 shaping), GSPO, CISPO and SAPO on the quickstart (embedded base model, arithmetic task), each from its CPU recipe in
 launch/recipes/, over several seeds.
 
-    OMP_NUM_THREADS=1 python bench/algorithms.py [--out runs/algorithms] [--seeds 0 1] [--steps 30]
+    OMP_NUM_THREADS=1 python bench/algorithms.py [--out runs/algorithms] [--seeds 0 1] [--steps 20]
                                                   [--variants grpo dapo ...] [--table-only] [override ...]
 
 Runs one at a time, each in a fresh process running what `zero-rl train --config <recipe>` runs (`run_training`:
@@ -104,8 +104,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/algorithms")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--eval-every", type=int, default=2)
     parser.add_argument("--eval-size", type=int, default=100)
     parser.add_argument("--update-epochs", type=int, default=2)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))

@@ -207,3 +207,20 @@ def test_resume_with_dynamic_sampling_equals_uninterrupted(tmp_path, monkeypatch
     assert [m["step"] for m in b] == [1, 2, 3]
     assert [m["dynamic_sampling/rounds"] for m in b] == [m["dynamic_sampling/rounds"] for m in a] == [2, 2, 1]
     assert [m["reward/total"] for m in b] == [m["reward/total"] for m in a]
+
+
+def test_two_process_ddp_ranks_agree_on_rounds(tmp_path):
+    from launching import launch_two_cpu_processes
+
+    result = launch_two_cpu_processes("ddp_dynamic_sampling.py", tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    assert rank0["world"] == rank1["world"] == 2
+    # training blocks (the held-out evals draw no training prompts): step 1 takes blocks 1 and 2 on both ranks
+    # although rank 1 had its 2 informative groups after block 1; step 2 takes block 3
+    assert rank0["blocks"] == rank1["blocks"] == [1, 2, 3]
+    for name, tensor in rank0["state"].items():
+        assert torch.equal(tensor, rank1["state"][name]), f"{name} differs between ranks"
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["dynamic_sampling/rounds"] for m in lines] == [2, 1]
+    assert lines[0]["dynamic_sampling/discarded_groups"] == 2 and lines[0]["dynamic_sampling/kept_groups"] == 4
