@@ -295,14 +295,15 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
 
     timing = {"generate": 0.0}
 
-    def generate_round(block: int) -> Rollout:
-        """Generate and score block `block` (1-based) of prompts_per_step prompts: without dynamic sampling, block
-        == step."""
+    def generate_round(round_block: int) -> Rollout:
+        """Generate and score block `round_block` (1-based) of prompts_per_step prompts; without dynamic sampling
+        the block is the step, so prompts and seeds are the ones a step always had."""
         begin = time.time()
-        examples_P = step_examples(train_examples, block, config.run.prompts_per_step, config.run.seed, rank, world)
+        examples_P = step_examples(train_examples, round_block, config.run.prompts_per_step, config.run.seed, rank,
+                                   world)
         prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
-        completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 + block)
-                                                                    * 64 + rank))
+        completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003
+                                                                             + round_block) * 64 + rank))
         timing["generate"] += time.time() - begin
         scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
                         task.rewards)

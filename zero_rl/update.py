@@ -6,7 +6,7 @@ from contextlib import nullcontext
 import torch
 
 from zero_rl.batch import completion_logprobs
-from zero_rl.losses import KL_ESTIMATORS, aggregate, aggregate_share, clipped_policy_loss  # noqa: F401
+from zero_rl.losses import KL_ESTIMATORS, aggregate, aggregate_share, clipped_policy_loss
 from zero_rl.losses import policy_loss
 
 
@@ -112,7 +112,8 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
                 device = logp_BT.device
                 old_BT = old_logp_BT[index].to(device) if old_logp_BT is not None else logp_BT.detach()
                 adv_B = advantages_B[index].to(device)
-                loss_BT, clipped_BT = policy_loss(alg.policy_loss, logp_BT, old_BT, adv_B, mask_BT, **policy_loss_params(alg))
+                loss_BT, clipped_BT = policy_loss(alg.policy_loss, logp_BT, old_BT, adv_B, mask_BT,
+                                                  **policy_loss_params(alg))  # algorithm.policy_loss
                 behaviour_BT = sub.behaviour_logp_BT.to(device)
                 if use_importance_correction:
                     is_weight_BT = truncated_importance_weights(old_BT, behaviour_BT, gen.importance_cap)
