@@ -24,13 +24,19 @@ dynamic.CONSTANT_IDS.update({block1[0]["id"], block1[1]["id"]})  # rank 0's shar
 blocks = []
 original = trainer.step_examples
 trainer.step_examples = lambda examples, block, *args: blocks.append(block) or original(examples, block, *args)
+import zero_rl.advantages as advantages  # noqa: E402
+
+seen_rows = []
+batch_std = advantages.ADVANTAGES["grpo_batch_std"]
+advantages.ADVANTAGES["grpo_batch_std"] = lambda rewards_B, *a, **k: seen_rows.append(len(rewards_B)) or batch_std(
+    rewards_B, *a, **k)
 model, tokenizer = build_tiny_random(seed=3)
 config = build_config({}, [
     "run.steps=2", "run.prompts_per_step=4", "generation.group_size=4", "generation.max_new_tokens=12",
     "task.eval_size=8", f"run.output_dir={out / 'run'}", "run.progress=false", "optim.micro_batch_size=3",
     "optim.warmup_steps=0", "optim.lr=1e-3", "algorithm.dynamic_sampling=true", "algorithm.advantage=grpo_batch_std"])
 trainer.train(config, model=model, tokenizer=tokenizer, task=task, accelerator=accelerator)
-torch.save({"world": accelerator.num_processes, "blocks": blocks,
+torch.save({"world": accelerator.num_processes, "blocks": blocks, "seen_rows": seen_rows,
             "state": {k: v.detach().clone() for k, v in model.state_dict().items()}},
            out / f"rank{accelerator.process_index}.pt")
 accelerator.wait_for_everyone()

@@ -219,6 +219,8 @@ def test_two_process_ddp_ranks_agree_on_rounds(tmp_path):
     # training blocks (the held-out evals draw no training prompts): step 1 takes blocks 1 and 2 on both ranks
     # although rank 1 had its 2 informative groups after block 1; step 2 takes block 3
     assert rank0["blocks"] == rank1["blocks"] == [1, 2, 3]
+    # batch-std advantages see both ranks' rewards: 2 ranks x 2 prompts x 4 completions per step
+    assert rank0["seen_rows"] == rank1["seen_rows"] == [16, 16]
     for name, tensor in rank0["state"].items():
         assert torch.equal(tensor, rank1["state"][name]), f"{name} differs between ranks"
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
