@@ -90,13 +90,14 @@ def _average_across_ranks(metrics: dict, accelerator) -> dict:
     return dict(zip(keys, values.tolist()))
 
 
-def evaluate_held_out(generator, tokenizer, task, examples, config, accelerator, prompt_suffix="") -> dict:
-    """Greedy accuracy / format on the held-out examples, sharded across ranks and combined."""
+def evaluate_held_out(generator, tokenizer, task, examples, config, accelerator, prompt_suffix="", pool=None) -> dict:
+    """Greedy accuracy / format on the held-out examples, sharded across ranks and combined (scored in the
+    run's RewardPool when it has one, each chunk while the next is generated)."""
     from accelerate.utils import gather_object
 
     shard = examples[accelerator.process_index::accelerator.num_processes]
-    result = greedy_eval(generator, tokenizer, task, shard, config.generation.max_new_tokens, prompt_suffix) \
-        if shard else {"n": 0}
+    result = greedy_eval(generator, tokenizer, task, shard, config.generation.max_new_tokens, prompt_suffix,
+                         pool=pool) if shard else {"n": 0}
     parts = gather_object([result]) if accelerator.num_processes > 1 else [result]
     total = sum(p["n"] for p in parts)
     combined = {"n": total}
@@ -109,7 +110,7 @@ def evaluate_held_out(generator, tokenizer, task, examples, config, accelerator,
         params = SamplingParams(temperature=config.generation.temperature, top_p=config.generation.top_p,
                                 max_new_tokens=config.generation.max_new_tokens, seed=config.run.seed + 7)
         sampled = sample_eval_sharded(generator, tokenizer, task, examples, config.task.eval_samples,
-                                      config.task.eval_ks, params, accelerator, prompt_suffix)
+                                      config.task.eval_ks, params, accelerator, prompt_suffix, pool=pool)
         combined.update({f"sampled/{k}": v for k, v in sampled.items()})
     return combined
 
@@ -281,7 +282,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         if dropped:
             say(f"resume: dropped {dropped} metric/eval rows written after step {start_step} by the interrupted run")
     if start_step == 0:
-        history["before"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
+        history["before"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator,
+                                              pool=scorer.pool)
         runlog.write("eval.jsonl", dict(history["before"], step=0))
         say(f"held-out before RL: {history['before']}")
         if critic is not None and config.critic.pretrain_steps:
@@ -368,7 +370,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
 
         last = step == config.run.steps
         if config.run.eval_every and step % config.run.eval_every == 0 and not last:
-            result = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
+            result = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator,
+                                       pool=scorer.pool)
             runlog.write("eval.jsonl", dict(result, step=step))
             say(f"held-out at step {step}: {result}")
         if (config.run.save_every and step % config.run.save_every == 0) or last:
@@ -379,7 +382,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             if is_main:
                 prune_checkpoints(out / "checkpoints", config.run.keep_last)
 
-    history["after"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
+    history["after"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator,
+                                          pool=scorer.pool)
     runlog.write("eval.jsonl", dict(history["after"], step=config.run.steps))
     say(f"held-out after RL: {history['after']}")
     runlog.close()
