@@ -174,3 +174,15 @@ def test_a_submitted_batch_is_scored_in_the_background_while_the_caller_does_oth
         waited += 0.05
     assert pool.done(ticket)
     assert pool.collect(ticket).components["accuracy"] == [1.0, 0.0] * 100
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 16, 100, 256])
+def test_spread_order_is_a_permutation_that_scatters_neighbours(count):
+    from zero_rl.scoring import spread_order
+
+    order = spread_order(count, stride=16)
+    assert sorted(order) == list(range(count))
+    position = {item: i for i, item in enumerate(order)}
+    for start in range(0, max(count - 8, 0)):  # any 8 neighbours (a prompt's group) are >= count // 16 apart
+        places = sorted(position[item] for item in range(start, start + 8))
+        assert min(b - a for a, b in zip(places, places[1:])) >= count // 16

@@ -85,9 +85,19 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
 # ones and before the first unit for any other, so lazy first-use costs (sympy and math-verify build parsers and
 # caches on first use: about a second) are paid outside every unit's deadline and not by the first batch.
 
+_SPREAD = 16  # queue order: items i, i + 16, i + 32, ... (see spread_order)
 _STARTUP_S = 120.0  # a fresh worker imports sympy and the reward modules before it says it is ready
 _FLUSH_S = 0.02  # a worker sends the results it holds at least this often (and at the end of each chunk)
 _POLL_S = 0.05  # the parent looks at the running units' start times at least this often
+
+
+def spread_order(count: int, stride: int = _SPREAD) -> list:
+    """0..count-1 as items 0, stride, 2*stride, ..., then 1, 1 + stride, ...: the order units enter the queue.
+
+    A training batch holds each prompt's G completions side by side, and a hard gold answer makes all G slow to
+    check; in that order they would land in one chunk on one worker while the other idles. Spread out, any run
+    of up to `stride` neighbours lies about count/stride apart in the queue, so the workers share slow groups."""
+    return [item for start in range(stride) for item in range(start, count, stride)]
 
 
 def _warm_up(module_name: str, conn) -> None:
@@ -279,7 +289,9 @@ class RewardPool:
             self._jobs[ticket] = _Job(rewards=dict(rewards), completions=list(completions),
                                       examples=list(examples), units=units, results=[None] * len(units),
                                       remaining=len(units))
-            self._pending.extend((ticket, unit) for unit in range(len(units)))
+            per_item = len(rewards)
+            self._pending.extend((ticket, item * per_item + k) for item in spread_order(len(completions))
+                                 for k in range(per_item))
         os.write(self._wake_w, b"j")
         return ticket
 
