@@ -94,7 +94,14 @@ def run_training(config: TrainConfig, report: bool = True, overwrite: bool = Fal
         say(f"report: {accelerator.num_processes} processes, so the before/after report samples with transformers "
             f"on the main rank (training samples with {generator.name})")
     before = _before_report(report_generator, tokenizer, task, examples, config) if do_report else None
-    result = train(config, model=model, tokenizer=tokenizer, task=task, generator=generator, accelerator=accelerator)
+    try:
+        result = train(config, model=model, tokenizer=tokenizer, task=task, generator=generator,
+                       accelerator=accelerator)
+    except BaseException:  # flush what the trackers hold and mark their runs failed, then let the error through
+        from zero_rl.trackers import close_all
+
+        close_all(failed=True)
+        raise
     if do_report:
         after = held_out_report(report_generator, tokenizer, task, examples, config, include_control=False)
         print_comparison(before, after)
