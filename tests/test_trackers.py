@@ -3,6 +3,7 @@ that fails mid-run is logged and switched off while training goes on; a missing 
 
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -228,7 +229,7 @@ def test_unknown_tracker_is_a_config_error():
 def test_training_run_reaches_tensorboard_with_every_metric_and_survives_a_failing_tracker(tmp_path, monkeypatch,
                                                                                             capsys):
     """Two GRPO steps of a tiny model: every key of metrics.jsonl (and eval.jsonl) is in the event file at its
-    step, the flaky tracker's failure is printed and training finishes."""
+    step, the flaky tracker's failure is printed and training finishes; progress comes as plain lines."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from zero_rl.embedded import build_tiny_random
@@ -239,7 +240,7 @@ def test_training_run_reaches_tensorboard_with_every_metric_and_survives_a_faili
     FlakyTracker.calls = []
     config = build_config({}, [
         "run.steps=2", "run.prompts_per_step=2", "generation.group_size=2", "generation.max_new_tokens=8",
-        "task.eval_size=4", f"run.output_dir={tmp_path}", "run.progress=false", "optim.warmup_steps=0",
+        "task.eval_size=4", f"run.output_dir={tmp_path}", "run.progress=true", "optim.warmup_steps=0",
         "run.report_to=[tensorboard, flaky]"])
     model, tokenizer = build_tiny_random(seed=1)
     printed = []
@@ -257,6 +258,10 @@ def test_training_run_reaches_tensorboard_with_every_metric_and_survives_a_faili
     evals = [json.loads(line) for line in (tmp_path / "eval.jsonl").read_text().splitlines()]
     assert [e.step for e in events.Scalars("eval/accuracy")] == [row["step"] for row in evals]
     assert FlakyTracker.calls == [0, 1]  # eval at step 0, then step 1 broke it: never called or closed again
-    assert "tracker 'flaky' failed in log() (ConnectionError: dashboard unreachable)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "tracker 'flaky' failed in log() (ConnectionError: dashboard unreachable)" in out
+    # stdout is not a terminal here: plain progress lines, one per step, with rate and ETA
+    steps = re.findall(r"^GRPO step (\d)/2 \(\d+%\), [\d.]+ (?:s/step|step/s), ETA [\dhms ]+, elapsed", out, re.M)
+    assert steps == ["1", "2"], out[-2000:]
     samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
     assert [s["step"] for s in samples] == [1, 2] and all(s["samples"][0]["completion"] is not None for s in samples)
