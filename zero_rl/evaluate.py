@@ -25,6 +25,7 @@ from pathlib import Path
 
 from zero_rl.generation import SamplingParams
 from zero_rl.scoring import score_inline
+from zero_rl.task_options import prompt_text
 
 log = logging.getLogger("zero_rl.evaluate")
 
@@ -38,7 +39,7 @@ def greedy_eval(generator, tokenizer, task, examples: list, max_new_tokens: int,
     """
     completions = []
     for start in range(0, len(examples), batch_prompts):
-        prompts = [task.prompt(e) + prompt_suffix for e in examples[start:start + batch_prompts]]
+        prompts = [prompt_text(task, e, tokenizer) + prompt_suffix for e in examples[start:start + batch_prompts]]
         prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
         completions += generator.generate(prompt_ids, SamplingParams(n=1, temperature=0.0,
                                                                      max_new_tokens=max_new_tokens))
@@ -262,7 +263,7 @@ def sample_records(generator, tokenizer, task, examples: list, params: SamplingP
     records = []
     for start in range(0, len(examples), batch_prompts):
         batch = examples[start:start + batch_prompts]
-        prompt_ids = [tokenizer(task.prompt(e) + prompt_suffix, add_special_tokens=False)["input_ids"] for e in batch]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer) + prompt_suffix, add_special_tokens=False)["input_ids"] for e in batch]
         batch_params = SamplingParams(n=params.n, temperature=params.temperature, top_p=params.top_p,
                                       max_new_tokens=params.max_new_tokens, stop=list(params.stop),
                                       seed=None if params.seed is None else params.seed + start // batch_prompts)

@@ -42,7 +42,9 @@ def build_task(config: TrainConfig):
     """The task, with its options checked against its build function's parameters first."""
     from zero_rl.tasks import TASKS
 
-    name, options = config.task.name, config.task.options
+    from zero_rl.task_options import COMMON_OPTIONS, apply_common, split_common
+
+    name, (options, common) = config.task.name, split_common(config.task.options)
     if name not in TASKS:
         raise ConfigError(f"task.name={name!r} is not a registered task; choose one of: {', '.join(sorted(TASKS))}")
     accepted = inspect.signature(TASKS[name]).parameters
@@ -50,9 +52,10 @@ def build_task(config: TrainConfig):
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     if unknown and not takes_any:
         raise ConfigError(f"task {name!r} has no option(s) {', '.join(unknown)}; its options: "
-                          f"{', '.join(accepted)} (`zero-rl tasks -v` shows them with defaults)")
+                          f"{', '.join(accepted)}, and those of every task: {', '.join(COMMON_OPTIONS)} "
+                          f"(`zero-rl tasks -v` shows them with defaults)")
     try:
-        return TASKS[name](**options)
+        return apply_common(TASKS[name](**options), **common)
     except (TypeError, ValueError) as error:
         if isinstance(error, DataError):
             raise
@@ -60,7 +63,7 @@ def build_task(config: TrainConfig):
 
 
 def _prompt_key(task, example: dict) -> str:
-    return " ".join(task.prompt(example).split())
+    return " ".join(getattr(task.prompt, "base", task.prompt)(example).split())  # (chat: the question's prompt)
 
 
 def split_overlap(task, train: list, held_out: list) -> list:

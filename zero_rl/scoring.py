@@ -18,6 +18,7 @@ class Scores:
     components: dict  # reward name -> list of per-completion scores
     errors: dict = field(default_factory=dict)  # reward name -> count of completions whose reward raised
     timeouts: dict = field(default_factory=dict)  # reward name -> count of completions whose reward timed out
+    not_applicable: dict = field(default_factory=dict)  # batched reward name -> count of None ("does not apply")
 
     def metrics(self) -> dict:
         out = {}
@@ -25,7 +26,60 @@ class Scores:
             out[f"reward/{name}"] = sum(values) / max(len(values), 1)
             out[f"reward/{name}/errors"] = self.errors.get(name, 0)
             out[f"reward/{name}/timeouts"] = self.timeouts.get(name, 0)
+            if name in self.not_applicable:
+                out[f"reward/{name}/not_applicable"] = self.not_applicable[name]
         return out
+
+
+# ---- batched rewards ------------------------------------------------------------------------------------------
+#
+# A reward with `batched = True` (e.g. zero_rl.rewards.trl_adapter.TRLReward) is called once per batch, in this
+# process: fn.score_batch(completions, examples) -> [float | None]. None means "does not apply": scored 0 and
+# counted as not_applicable. An exception or a wrong-length result scores the whole batch 0 (errors += batch);
+# one value that is not a finite number scores that completion 0 (errors += 1).
+
+
+def _split_batched(rewards: dict) -> tuple[dict, dict]:
+    batched = {n: r for n, r in rewards.items() if getattr(r[0], "batched", False)}
+    return batched, {n: r for n, r in rewards.items() if n not in batched}
+
+
+def _score_batched(fn, name, completions, examples, errors, not_applicable) -> list:
+    not_applicable[name] = 0
+    try:
+        raw = fn.score_batch(completions, examples)
+    except Exception as error:  # a reward bug or bad input: counted, logged zeros
+        errors[name] = errors.get(name, 0) + len(completions)
+        log.warning("reward %r raised %s: %s on a batch of %d; scored 0", name, type(error).__name__, error,
+                    len(completions))
+        return [0.0] * len(completions)
+    values = []
+    for value, example in zip(raw, examples):
+        if value is None:
+            not_applicable[name] += 1
+            values.append(0.0)
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if number != number or number in (float("inf"), float("-inf")):
+            errors[name] = errors.get(name, 0) + 1
+            log.warning("reward %r returned %r (example id %r); scored 0", name, value, example.get("id"))
+            number = 0.0
+        values.append(number)
+    return values
+
+
+def _with_batched(scores: Scores, rewards: dict, batched: dict, completions: list, examples: list) -> Scores:
+    """`scores` (of the per-completion rewards) with the batched rewards' components added, in `rewards` order."""
+    for name, (fn, _weight) in batched.items():
+        scores.components[name] = _score_batched(fn, name, completions, examples, scores.errors,
+                                                 scores.not_applicable)
+    scores.components = {name: scores.components[name] for name in rewards}
+    scores.total_B = [sum(rewards[name][1] * scores.components[name][i] for name in rewards)
+                      for i in range(len(completions))]
+    return scores
 
 
 def _safe_call(name, fn, completion, example, errors, timeouts):
@@ -54,6 +108,10 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
     """
     if len(completions) != len(examples):
         raise ValueError(f"{len(completions)} completions but {len(examples)} examples")
+    batched, per_completion = _split_batched(rewards)
+    if batched:
+        return _with_batched(score_inline(per_completion, completions, examples), rewards, batched, completions,
+                             examples)
     errors, timeouts, components = {}, {}, {}
     for name, (fn, _weight) in rewards.items():
         components[name] = [_safe_call(name, fn, c, e, errors, timeouts) for c, e in zip(completions, examples)]
@@ -219,6 +277,10 @@ class RewardPool:
 
         if len(completions) != len(examples):
             raise ValueError(f"{len(completions)} completions but {len(examples)} examples")
+        batched, per_completion = _split_batched(rewards)
+        if batched:  # called once per batch here, in the training process
+            return _with_batched(self.score(per_completion, completions, examples), rewards, batched, completions,
+                                 examples)
         names = list(rewards)
         for module in {getattr(fn, "func", fn).__module__ for fn, _ in rewards.values()}:
             if module not in self.preload and module != "__main__":

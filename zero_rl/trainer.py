@@ -28,6 +28,7 @@ from zero_rl.generation import SamplingParams, build_generator
 from zero_rl.losses import adaptive_kl_coef, kl_k1, masked_mean
 from zero_rl.metrics import RunLog, sample_rows, truncate_for_resume
 from zero_rl.scoring import score_inline
+from zero_rl.task_options import prompt_text
 from zero_rl.update import policy_update, rollout_logprobs
 
 NO_SIGNAL_WARN_STEPS = 5
@@ -166,7 +167,7 @@ def pretrain_critic(critic, generator, tokenizer, task, scorer, examples, config
     for step in range(1, config.critic.pretrain_steps + 1):
         examples_P = step_examples(examples, step, config.run.prompts_per_step, f"{config.run.seed}/value-pretrain",
                                    rank, world)
-        prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"] for e in examples_P]
         completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 - step)
                                                                     * 64 + rank))
         scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
@@ -292,7 +293,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     for step in range(start_step + 1, config.run.steps + 1):
         started = time.time()
         examples_P = step_examples(train_examples, step, config.run.prompts_per_step, config.run.seed, rank, world)
-        prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"] for e in examples_P]
         completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 + step)
                                                                     * 64 + rank))
         generated = time.time()
