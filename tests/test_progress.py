@@ -15,14 +15,28 @@ def test_duration(seconds, text):
     assert duration(seconds) == text
 
 
-@pytest.mark.parametrize("done,total,started,elapsed,status,expected", [
-    (12, 60, 0, 24.0, "", "GRPO step 12/60 (20%), 2 s/step, ETA 1m36s, elapsed 24 s"),
-    (30, 60, 0, 10.0, "reward 0.5", "GRPO step 30/60 (50%), 3 step/s, ETA 10 s, elapsed 10 s | reward 0.5"),
-    (0, 60, 0, 31.0, "", "GRPO step 0/60 (0%), rate -, ETA -, elapsed 31 s"),
-    (25, 30, 20, 50.0, "", "GRPO step 25/30 (83%), 10 s/step, ETA 50 s, elapsed 50 s"),  # resumed at 20
+@pytest.mark.parametrize("done,total,made,made_s,elapsed,status,expected", [
+    (12, 60, 12, 24.0, 24.0, "", "GRPO step 12/60 (20%), 2 s/step, ETA 1m36s, elapsed 24 s"),
+    (30, 60, 30, 10.0, 10.0, "reward 0.5", "GRPO step 30/60 (50%), 3 step/s, ETA 10 s, elapsed 10 s | reward 0.5"),
+    (0, 60, 0, 31.0, 31.0, "", "GRPO step 0/60 (0%), rate -, ETA -, elapsed 31 s"),
+    (25, 30, 5, 50.0, 80.0, "", "GRPO step 25/30 (83%), 10 s/step, ETA 50 s, elapsed 1m20s"),  # resumed at 20
 ])
-def test_progress_line(done, total, started, elapsed, status, expected):
-    assert progress_line("GRPO", done, total, started, elapsed, status=status) == expected
+def test_progress_line(done, total, made, made_s, elapsed, status, expected):
+    assert progress_line("GRPO", done, total, made, made_s, elapsed, status=status) == expected
+
+
+def test_rate_leaves_out_the_time_before_the_first_unit():
+    """A slow start (model load, first evaluation) does not count against the rate once two units are done."""
+    now = [0.0]
+    lines = []
+    bar = PlainProgress("GRPO", 10, interval_s=3600, print_fn=lines.append, clock=lambda: now[0])
+    now[0] = 100.0  # 90 s of setup, then a 10 s step
+    bar.update(1)
+    now[0] = 110.0
+    bar.update(2)
+    bar.close()
+    assert "100 s/step" in lines[0] and "ETA 15m00s" in lines[0]  # one unit: all the time so far
+    assert "10 s/step" in lines[1] and "ETA 1m20s" in lines[1] and "elapsed 1m50s" in lines[1]
 
 
 def test_heartbeat_prints_while_a_step_runs_and_stops_on_close():

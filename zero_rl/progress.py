@@ -31,15 +31,14 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def progress_line(label: str, done: int, total: int, started_done: int, elapsed_s: float, unit: str = "step",
-                  status: str = "") -> str:
-    """'GRPO step 12/60 (20%), 0.41 step/s, ETA 1m57s, elapsed 29 s | status': the rate counts only what this
-    process did (a resumed run starts its clock at the step it resumed from)."""
-    made = done - started_done
+def progress_line(label: str, done: int, total: int, made: int, made_s: float, elapsed_s: float,
+                  unit: str = "step", status: str = "") -> str:
+    """'GRPO step 12/60 (20%), 2 s/step, ETA 1m36s, elapsed 24 s | status': the rate is `made` units in `made_s`
+    seconds (what this process did: a resumed run does not count the steps it resumed from)."""
     line = f"{label} {unit} {done}/{total} ({100 * done / max(total, 1):.0f}%)"
-    if made > 0 and elapsed_s > 0:
-        rate = made / elapsed_s
-        line += (f", {rate:.3g} {unit}/s" if rate >= 1 else f", {elapsed_s / made:.3g} s/{unit}")
+    if made > 0 and made_s > 0:
+        rate = made / made_s
+        line += (f", {rate:.3g} {unit}/s" if rate >= 1 else f", {made_s / made:.3g} s/{unit}")
         line += f", ETA {duration((total - done) / rate)}"
     else:
         line += f", rate -, ETA -"
@@ -56,6 +55,7 @@ class PlainProgress:
         self.label, self.total, self.unit = label, total, unit
         self.done = self.started_done = done
         self.status = ""
+        self.first = None  # (time, done) of the first update that made progress
         self.interval_s = interval_s
         self.print_fn = print_fn or (lambda line: print(line, flush=True))
         self.clock = clock
@@ -66,8 +66,15 @@ class PlainProgress:
         self.thread.start()
 
     def line(self, status: str | None = None) -> str:
-        return progress_line(self.label, self.done, self.total, self.started_done, self.clock() - self.started,
-                             self.unit, self.status if status is None else status)
+        """The rate is measured from the first update on once there are two (the time before the first unit,
+        e.g. loading and a first evaluation, is not a unit's); from the start until then."""
+        now = self.clock()
+        if self.first is not None and self.done > self.first[1]:
+            made, made_s = self.done - self.first[1], now - self.first[0]
+        else:
+            made, made_s = self.done - self.started_done, now - self.started
+        return progress_line(self.label, self.done, self.total, made, made_s, now - self.started, self.unit,
+                             self.status if status is None else status)
 
     def _emit(self, line: str) -> None:
         with self.lock:
@@ -76,6 +83,8 @@ class PlainProgress:
 
     def update(self, done: int, status: str = "", quiet: bool = False) -> None:
         """Record progress; print a line unless `quiet` (then only the heartbeat reports it)."""
+        if self.first is None and done > self.started_done:
+            self.first = (self.clock(), done)
         self.done, self.status = done, status
         if not quiet:
             self._emit(self.line())
