@@ -250,14 +250,19 @@ def summary_table(runs: list) -> str:
 
 
 def held_out_table(runs: list) -> str:
+    """One row per held-out evaluation of each run: greedy accuracy, format, length, sampled pass/maj/mean@k."""
+    present = set().union(*(run.keys("eval") for run in runs))
+    sampled = sorted((k for k in present if re.fullmatch(r"sampled/(pass|maj|mean)@\d+", k)),
+                     key=lambda k: (k.split("/")[1].split("@")[0], int(k.rsplit("@", 1)[1])))
+    keys = [k for k in ("accuracy", "format", "mean_length") if k in present] + sampled
     rows = []
     for run in runs:
-        keys = [k for k in ("accuracy", "format", "mean_length") if k in run.keys("eval")]
-        sampled = sorted(k for k in run.keys("eval") if k.startswith("sampled/") and "@" in k)
         for row in sorted(run.evals, key=lambda r: r.get("step", 0)):
-            cells = ", ".join(f"{k} {_fmt(row.get(k))}" for k in keys + sampled if k in row)
-            rows.append([html.escape(run.label), _fmt(row.get("step")), _fmt(row.get("n")), cells])
-    return _table("held-out", ["run", "step", "problems", "values"], rows or [["-", "-", "-", "no rows"]])
+            rows.append([html.escape(run.label), _fmt(row.get("step")), _fmt(row.get("n"))] +
+                        [_fmt(row.get(k)) for k in keys])
+    header = ["run", "step", "problems"] + [k.removeprefix("sampled/") + (" (sampled)" if k in sampled else
+                                                                          " (greedy)") for k in keys]
+    return _table("held-out", header, rows or [["-", "-", "-"] + ["-"] * len(keys)])
 
 
 def before_after_table(runs: list) -> str:
@@ -319,6 +324,7 @@ th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; vertica
 figure { margin: 0; } figure img { width: 100%; height: auto; }
 pre { white-space: pre-wrap; margin: 0.2em 0; max-width: 60em; max-height: 14em; overflow: auto; }
 .note { color: #666; font-size: 0.9em; }
+.side { display: flex; flex-wrap: wrap; gap: 2.5em; } .side h2 { margin-top: 0.6em; }
 """
 
 CHECK_SCRIPT = """<script>
@@ -346,12 +352,13 @@ def write_report(runs: list, out_dir, title: str | None = None) -> Path:
              f"<style>{STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
              "<p class='note'>" + "<br>".join(f"{html.escape(run.label)}: {html.escape(str(run.directory.resolve()))}"
                                               for run in runs) + "</p>",
-             "<h2>Setup</h2>", config_table(runs), "<h2>Summary</h2>", summary_table(runs),
-             "<h2>Held-out</h2>", before_after_table(runs), held_out_table(runs), "<h2>Curves</h2><div class='plots'>"]
+             "<div class='side'><div><h2>Summary</h2>", summary_table(runs), "</div><div><h2>Setup</h2>",
+             config_table(runs), "</div></div><h2>Curves</h2><div class='plots'>"]
     for plot in PLOTS:
         path = draw(plot, runs, plots_dir / f"{plot.id}.png")
         parts.append(f'<figure data-plot="{plot.id}">{_image(path)}</figure>')
-    parts.append("</div><h2>Sampled completions (first, middle and last logged steps)</h2>")
+    parts += ["</div><h2>Held-out</h2>", before_after_table(runs), held_out_table(runs),
+              "<h2>Sampled completions (first, middle and last logged steps)</h2>"]
     parts += [samples_section(run) for run in runs]
     parts.append(CHECK_SCRIPT + "</body></html>")
     path = out_dir / "report.html"

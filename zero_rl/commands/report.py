@@ -17,6 +17,8 @@ def report_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="folder for the comparison report (with --compare)")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="also save a PNG of the page as headless Chromium renders it (needs chromium)")
+    parser.add_argument("--screenshot-size", default="1320x2200", metavar="WxH",
+                        help="browser window for --screenshot, in pixels (default 1320x2200: the top of the page)")
     return parser
 
 
@@ -34,7 +36,10 @@ def report_main(argv: list) -> int:
         if args.compare:
             paths.append(compare_runs(args.compare, args.out))
         if args.screenshot:
-            screenshot(paths[-1], args.screenshot)
+            width, _, height = args.screenshot_size.partition("x")
+            if not (width.isdigit() and height.isdigit()):
+                raise ValueError(f"--screenshot-size {args.screenshot_size!r}: write WIDTHxHEIGHT, e.g. 1320x1180")
+            screenshot(paths[-1], args.screenshot, int(width), int(height))
     except (FileNotFoundError, ValueError) as error:
         print(f"zero-rl report: {error}", file=sys.stderr)
         return 2
