@@ -108,8 +108,10 @@ class RunLog:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         with open(self.directory / name, "a") as f:
             f.write(json.dumps(dict(clean, time=time.time())) + "\n")
-        if self.trackers is not None and name not in ("metrics.jsonl", "samples.jsonl") and "step" in record:
-            self.trackers.log(clean, record["step"], prefix=name.removesuffix(".jsonl") + "/")
+        if self.trackers is not None and name == "eval.jsonl" and "step" in record:
+            # held-out rows at their training step (value_pretrain.jsonl counts its own steps before step 1:
+            # W&B drops rows whose step goes backwards, so those stay in their file)
+            self.trackers.log(clean, record["step"], prefix="eval/")
 
     def samples(self, step: int, rows: list) -> None:
         """A few of the step's completions with their rewards, to samples.jsonl."""
