@@ -265,3 +265,71 @@ def test_training_run_reaches_tensorboard_with_every_metric_and_survives_a_faili
     assert steps == ["1", "2"], out[-2000:]
     samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
     assert [s["step"] for s in samples] == [1, 2] and all(s["samples"][0]["completion"] is not None for s in samples)
+
+
+class RecordingTracker:
+    extra = "recording"
+    closed = []
+
+    def __init__(self, run_dir, run_name, config):
+        pass
+
+    def log(self, metrics, step):
+        pass
+
+    def flush(self):
+        RecordingTracker.closed.append("flush")
+
+    def close(self, failed=False):
+        RecordingTracker.closed.append(("close", failed))
+
+
+def test_train_command_closes_trackers_as_failed_when_training_raises(tmp_path, monkeypatch):
+    """An error in the loop: the train command flushes and closes the open trackers, marked failed, and the
+    error goes on to the caller."""
+    import zero_rl.trainer
+    from zero_rl.commands.train import run_training
+
+    monkeypatch.setitem(TRACKERS, "recording", RecordingTracker)
+    RecordingTracker.closed = []
+
+    def failing_train(config, **kwargs):
+        trackers = Trackers(config.run.report_to, tmp_path, config.to_dict())
+        trackers.log({"reward/total": 1.0}, 1)
+        raise RuntimeError("out of memory at step 2")
+
+    monkeypatch.setattr(zero_rl.trainer, "train", failing_train)
+    config = build_config({}, [f"run.output_dir={tmp_path}", "run.report_to=[recording]", "run.progress=false",
+                               "task.options.train_size=20", "task.options.test_size=8", "task.eval_size=4"])
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_training(config, report=False)
+    assert RecordingTracker.closed == ["flush", ("close", True)]
+
+
+def test_wandb_run_closed_as_failed_says_so(tmp_path, monkeypatch):
+    from zero_rl.trackers import close_all
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    trackers = Trackers(["wandb"], tmp_path, {})
+    trackers.log({"reward/total": 0.5}, 1)
+    assert close_all(failed=True) >= 1 and not trackers.active
+    [run_file] = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    for _ in range(100):
+        exits = [r.exit.exit_code for r in _wandb_records(run_file) if r.WhichOneof("record_type") == "exit"]
+        if exits:
+            break
+        time.sleep(0.1)
+    assert exits == [1]
+
+
+def test_preflight_names_the_extra_of_a_missing_backend(tmp_path, monkeypatch):
+    import importlib.util
+
+    from zero_rl.preflight import check_trackers
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "trackio" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"'trackio' needs the 'trackio' package: pip install 'zero-rl\[trackio\]'"):
+        check_trackers(["tensorboard", "trackio"])
+    check_trackers(["tensorboard", "wandb", "mlflow"])

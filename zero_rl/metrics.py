@@ -36,6 +36,8 @@ def truncate_for_resume(directory: Path, start_step: int, total_steps: int) -> i
     dropped = truncate_rows(directory / "metrics.jsonl", lambda row: row.get("step", 0) <= start_step)
     dropped += truncate_rows(directory / "eval.jsonl", lambda row: row.get("step", 0) < start_step or (
         row.get("step") == start_step and 0 < start_step < total_steps))
+    truncate_rows(directory / "samples.jsonl", lambda row: row.get("step", 0) <= start_step)  # (not counted: the
+    # message is about metric and eval rows)
     return dropped
 
 

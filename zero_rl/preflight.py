@@ -22,6 +22,7 @@ from zero_rl.data import DataError
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "eval.jsonl", "report.json", "report_before.json", "checkpoints")
 """What a training run writes into its folder (and all that --overwrite deletes)."""
+RUN_FILES += ("samples.jsonl", "report.html", "report_plots", "tensorboard", "wandb", "mlflow.db")  # report, trackers
 
 OVERLAP_REFUSED = 0.5
 """Share of held-out problems also in the training split above which training is refused (below: a warning)."""
@@ -213,12 +214,22 @@ class _Preloaded:
         return self.splits[split] if split in self.splits else self.load(split)
 
 
+def check_trackers(names) -> None:
+    """Each run.report_to backend imports (without importing it): else a ConfigError naming its extra."""
+    from zero_rl.trackers import missing_backends
+
+    missing = missing_backends(names)
+    if missing:
+        raise ConfigError("run.report_to: " + "; ".join(missing))
+
+
 def preflight(config: TrainConfig, overwrite: bool = False, world: int | None = None, warn=print) -> Prepared:
     """Every check that needs no model, cheapest first; raises ConfigError or DataError."""
     world = world or int(os.environ.get("WORLD_SIZE", "1"))
     check_world(config, world)
     checkpoint = check_run_dir(config, overwrite)
     check_model(config.model.name_or_path)
+    check_trackers(config.run.report_to)
     task = build_task(config)
     train, held_out = load_splits(task, config.task.eval_size, warn)
     task = dataclasses.replace(task, load=_Preloaded(task.load, {task.train_split: train, task.eval_split: held_out}))

@@ -177,6 +177,27 @@ def check_names(names) -> None:
                          f"{', '.join(TRACKERS)} (an empty list: metrics.jsonl only)")
 
 
+BACKEND_MODULES = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio", "mlflow": "mlflow"}
+"""The package each tracker needs (checked before a run starts)."""
+
+
+def missing_backends(names) -> list:
+    """'NAME needs ...' for each tracker whose package is not installed (found without importing it)."""
+    import importlib.util
+
+    out = []
+    for name in dict.fromkeys(names):
+        module = BACKEND_MODULES.get(name)
+        try:
+            found = module is None or importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            out.append(f"{name!r} needs the {module!r} package: pip install 'zero-rl[{TRACKERS[name].extra}]' "
+                       f"(or remove {name!r} from run.report_to)")
+    return out
+
+
 def start_tracker(name: str, run_dir: Path, run_name: str, config: dict):
     """Build one tracker; a missing backend raises ImportError naming the extra to install."""
     cls = TRACKERS[name]
