@@ -1,8 +1,6 @@
 """The training report: `zero-rl train` writes report.html at the end; `zero-rl report` and `--compare` write it
 from run folders; headless Chromium (Debian's `chromium`) renders it and every plot and table is there."""
 
-import json
-import re
 import shutil
 import subprocess
 from html.parser import HTMLParser

@@ -488,9 +488,9 @@ RESUMABLE_CHANGES = {
     "generation.enable_prefix_caching", "generation.tensor_parallel_size", "generation.check_sync_every",
     "optim.micro_batch_size", "critic.micro_batch_size", "model.gradient_checkpointing",
 }
-RESUMABLE_CHANGES.add("run.report_to")  # trackers are logging only
 """Fields a resumed run may change: length, evaluation, logging and how the work is laid out. Everything else
 (model, task, sampling, algorithm, optimizer, batch shape, seed) must match the run being resumed."""
+RESUMABLE_CHANGES.add("run.report_to")  # trackers are logging only
 
 
 def resume_differences(saved: dict, new: dict) -> list[str]:

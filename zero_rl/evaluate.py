@@ -263,7 +263,8 @@ def sample_records(generator, tokenizer, task, examples: list, params: SamplingP
     records = []
     for start in range(0, len(examples), batch_prompts):
         batch = examples[start:start + batch_prompts]
-        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer) + prompt_suffix, add_special_tokens=False)["input_ids"] for e in batch]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer) + prompt_suffix, add_special_tokens=False)["input_ids"]
+                      for e in batch]
         batch_params = SamplingParams(n=params.n, temperature=params.temperature, top_p=params.top_p,
                                       max_new_tokens=params.max_new_tokens, stop=list(params.stop),
                                       seed=None if params.seed is None else params.seed + start // batch_prompts)

@@ -59,8 +59,8 @@ class ChatPrompt:
 
     def __call__(self, example: dict, tokenizer=None) -> str:
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-            where = "no tokenizer was given" if tokenizer is None else \
-                f"the tokenizer ({getattr(tokenizer, 'name_or_path', '') or type(tokenizer).__name__}) has no chat template"
+            name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+            where = "no tokenizer was given" if tokenizer is None else f"the tokenizer ({name}) has no chat template"
             raise ValueError(f"task {self.task_name!r}: prompt_format=chat needs the model's chat template, but "
                              f"{where}; use task.options.prompt_format=r1_zero for a base model, or a chat/instruct "
                              f"model")

@@ -167,7 +167,8 @@ def pretrain_critic(critic, generator, tokenizer, task, scorer, examples, config
     for step in range(1, config.critic.pretrain_steps + 1):
         examples_P = step_examples(examples, step, config.run.prompts_per_step, f"{config.run.seed}/value-pretrain",
                                    rank, world)
-        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"] for e in examples_P]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"]
+                      for e in examples_P]
         completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 - step)
                                                                     * 64 + rank))
         scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
@@ -293,7 +294,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     for step in range(start_step + 1, config.run.steps + 1):
         started = time.time()
         examples_P = step_examples(train_examples, step, config.run.prompts_per_step, config.run.seed, rank, world)
-        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"] for e in examples_P]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"]
+                      for e in examples_P]
         completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 + step)
                                                                     * 64 + rank))
         generated = time.time()
