@@ -25,6 +25,7 @@ from pathlib import Path
 
 from zero_rl.generation import SamplingParams
 from zero_rl.scoring import Scores, score_inline
+from zero_rl.task_options import prompt_text
 
 log = logging.getLogger("zero_rl.evaluate")
 
@@ -48,15 +49,16 @@ class ChunkScorer:
 
 
 def _joined(parts: list, rewards: dict) -> Scores:
-    """One Scores from per-chunk Scores, items in chunk order; error and timeout counts summed."""
-    errors, timeouts = {}, {}
+    """One Scores from per-chunk Scores, items in chunk order; error, timeout and not-applicable counts summed."""
+    errors, timeouts, not_applicable = {}, {}, {}
     for part in parts:
-        for total, counts in ((errors, part.errors), (timeouts, part.timeouts)):
+        for total, counts in ((errors, part.errors), (timeouts, part.timeouts),
+                              (not_applicable, part.not_applicable)):
             for name, count in counts.items():
                 total[name] = total.get(name, 0) + count
     return Scores(total_B=[v for p in parts for v in p.total_B],
                   components={name: [v for p in parts for v in p.components[name]] for name in rewards},
-                  errors=errors, timeouts=timeouts)
+                  errors=errors, timeouts=timeouts, not_applicable=not_applicable)
 
 
 def greedy_eval(generator, tokenizer, task, examples: list, max_new_tokens: int, prompt_suffix: str = "",
@@ -72,7 +74,8 @@ def greedy_eval(generator, tokenizer, task, examples: list, max_new_tokens: int,
     scorer = ChunkScorer(task.rewards, pool)
     for start in range(0, len(examples), batch_prompts):
         chunk = examples[start:start + batch_prompts]
-        prompt_ids = [tokenizer(task.prompt(e) + prompt_suffix, add_special_tokens=False)["input_ids"] for e in chunk]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer) + prompt_suffix, add_special_tokens=False)["input_ids"]
+                      for e in chunk]
         generated = generator.generate(prompt_ids, SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens))
         scorer.add([c.text for c in generated], [dict(chunk[c.prompt_index], think_prefilled=think_prefilled)
                                                  for c in generated])
@@ -297,7 +300,8 @@ def sample_records(generator, tokenizer, task, examples: list, params: SamplingP
     scorer, chunks = ChunkScorer(task.rewards, pool), []
     for start in range(0, len(examples), batch_prompts):
         batch = examples[start:start + batch_prompts]
-        prompt_ids = [tokenizer(task.prompt(e) + prompt_suffix, add_special_tokens=False)["input_ids"] for e in batch]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer) + prompt_suffix, add_special_tokens=False)["input_ids"]
+                      for e in batch]
         batch_params = SamplingParams(n=params.n, temperature=params.temperature, top_p=params.top_p,
                                       max_new_tokens=params.max_new_tokens, stop=list(params.stop),
                                       seed=None if params.seed is None else params.seed + start // batch_prompts)

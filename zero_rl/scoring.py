@@ -20,6 +20,7 @@ class Scores:
     components: dict  # reward name -> list of per-completion scores
     errors: dict = field(default_factory=dict)  # reward name -> count of completions whose reward raised
     timeouts: dict = field(default_factory=dict)  # reward name -> count of completions whose reward timed out
+    not_applicable: dict = field(default_factory=dict)  # batched reward name -> count of None ("does not apply")
 
     def metrics(self) -> dict:
         out = {}
@@ -27,7 +28,60 @@ class Scores:
             out[f"reward/{name}"] = sum(values) / max(len(values), 1)
             out[f"reward/{name}/errors"] = self.errors.get(name, 0)
             out[f"reward/{name}/timeouts"] = self.timeouts.get(name, 0)
+            if name in self.not_applicable:
+                out[f"reward/{name}/not_applicable"] = self.not_applicable[name]
         return out
+
+
+# ---- batched rewards ------------------------------------------------------------------------------------------
+#
+# A reward with `batched = True` (e.g. zero_rl.rewards.trl_adapter.TRLReward) is called once per batch, in this
+# process: fn.score_batch(completions, examples) -> [float | None]. None means "does not apply": scored 0 and
+# counted as not_applicable. An exception or a wrong-length result scores the whole batch 0 (errors += batch);
+# one value that is not a finite number scores that completion 0 (errors += 1).
+
+
+def _split_batched(rewards: dict) -> tuple[dict, dict]:
+    batched = {n: r for n, r in rewards.items() if getattr(r[0], "batched", False)}
+    return batched, {n: r for n, r in rewards.items() if n not in batched}
+
+
+def _score_batched(fn, name, completions, examples, errors, not_applicable) -> list:
+    not_applicable[name] = 0
+    try:
+        raw = fn.score_batch(completions, examples)
+    except Exception as error:  # a reward bug or bad input: counted, logged zeros
+        errors[name] = errors.get(name, 0) + len(completions)
+        log.warning("reward %r raised %s: %s on a batch of %d; scored 0", name, type(error).__name__, error,
+                    len(completions))
+        return [0.0] * len(completions)
+    values = []
+    for value, example in zip(raw, examples):
+        if value is None:
+            not_applicable[name] += 1
+            values.append(0.0)
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if number != number or number in (float("inf"), float("-inf")):
+            errors[name] = errors.get(name, 0) + 1
+            log.warning("reward %r returned %r (example id %r); scored 0", name, value, example.get("id"))
+            number = 0.0
+        values.append(number)
+    return values
+
+
+def _with_batched(scores: Scores, rewards: dict, batched: dict, completions: list, examples: list) -> Scores:
+    """`scores` (of the per-completion rewards) with the batched rewards' components added, in `rewards` order."""
+    for name, (fn, _weight) in batched.items():
+        scores.components[name] = _score_batched(fn, name, completions, examples, scores.errors,
+                                                 scores.not_applicable)
+    scores.components = {name: scores.components[name] for name in rewards}
+    scores.total_B = [sum(rewards[name][1] * scores.components[name][i] for name in rewards)
+                      for i in range(len(completions))]
+    return scores
 
 
 def _safe_call(name, fn, completion, example, errors, timeouts):
@@ -56,6 +110,10 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
     """
     if len(completions) != len(examples):
         raise ValueError(f"{len(completions)} completions but {len(examples)} examples")
+    batched, per_completion = _split_batched(rewards)
+    if batched:
+        return _with_batched(score_inline(per_completion, completions, examples), rewards, batched, completions,
+                             examples)
     errors, timeouts, components = {}, {}, {}
     for name, (fn, _weight) in rewards.items():
         components[name] = [_safe_call(name, fn, c, e, errors, timeouts) for c, e in zip(completions, examples)]
@@ -216,6 +274,7 @@ class _Job:
     errors: dict = field(default_factory=dict)
     timeouts: dict = field(default_factory=dict)
     remaining: int = 0
+    batched: dict = field(default_factory=dict)  # rewards called once per batch, at collect, in the caller
 
 
 class RewardPool:
@@ -273,23 +332,24 @@ class RewardPool:
         """Queue a batch for scoring; returns at once with the ticket to `collect`."""
         if len(completions) != len(examples):
             raise ValueError(f"{len(completions)} completions but {len(examples)} examples")
-        for name, (fn, _weight) in rewards.items():
+        batched, per_completion = _split_batched(rewards)  # batched ones run at collect, in this process
+        for name, (fn, _weight) in per_completion.items():
             try:
                 pickle.dumps(fn)
             except Exception as error:
                 raise ValueError(f"reward {name!r} cannot be sent to a worker process ({error}); use a module-level "
                                  "function or a functools.partial of one") from error
-        units = [(name, i) for i in range(len(completions)) for name in rewards]
+        units = [(name, i) for i in range(len(completions)) for name in per_completion]
         with self._cond:
             self._raise_if_failed()
-            for module in {getattr(fn, "func", fn).__module__ for fn, _ in rewards.values()}:
+            for module in {getattr(fn, "func", fn).__module__ for fn, _ in per_completion.values()}:
                 if module not in self.preload and module != "__main__":
                     self.preload.append(module)  # replacement workers import it before they say ready
             ticket, self._next_ticket = self._next_ticket, self._next_ticket + 1
             self._jobs[ticket] = _Job(rewards=dict(rewards), completions=list(completions),
                                       examples=list(examples), units=units, results=[None] * len(units),
-                                      remaining=len(units))
-            per_item = len(rewards)
+                                      remaining=len(units), batched=batched)
+            per_item = len(per_completion)
             self._pending.extend((ticket, item * per_item + k) for item in spread_order(len(completions))
                                  for k in range(per_item))
         os.write(self._wake_w, b"j")
@@ -304,13 +364,16 @@ class RewardPool:
             self._cond.wait_for(lambda: not job.remaining or self._error is not None or self._closed)
             self._raise_if_failed()
             del self._jobs[ticket]
-        names = list(job.rewards)
+        names = [name for name in job.rewards if name not in job.batched]
         components = {name: [0.0] * len(job.completions) for name in names}
         for (name, item), value in zip(job.units, job.results):
             components[name][item] = value
         total_B = [sum(job.rewards[name][1] * components[name][i] for name in names)
                    for i in range(len(job.completions))]
-        return Scores(total_B=total_B, components=components, errors=job.errors, timeouts=job.timeouts)
+        scores = Scores(total_B=total_B, components=components, errors=job.errors, timeouts=job.timeouts)
+        if job.batched:
+            return _with_batched(scores, job.rewards, job.batched, job.completions, job.examples)
+        return scores
 
     def done(self, ticket: int) -> bool:
         """Whether a submitted batch is fully scored (collect would return at once)."""

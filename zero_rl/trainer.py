@@ -26,8 +26,9 @@ from zero_rl.critic import Critic, build_value_model, value_metrics
 from zero_rl.evaluate import greedy_eval
 from zero_rl.generation import SamplingParams, build_generator
 from zero_rl.losses import adaptive_kl_coef, kl_k1, masked_mean
-from zero_rl.metrics import RunLog, truncate_for_resume
+from zero_rl.metrics import RunLog, sample_rows, truncate_for_resume
 from zero_rl.scoring import score_inline
+from zero_rl.task_options import prompt_text
 from zero_rl.update import policy_update, rollout_logprobs
 
 NO_SIGNAL_WARN_STEPS = 5
@@ -167,7 +168,8 @@ def pretrain_critic(critic, generator, tokenizer, task, scorer, examples, config
     for step in range(1, config.critic.pretrain_steps + 1):
         examples_P = step_examples(examples, step, config.run.prompts_per_step, f"{config.run.seed}/value-pretrain",
                                    rank, world)
-        prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"]
+                      for e in examples_P]
         completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 - step)
                                                                     * 64 + rank))
         scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
@@ -223,7 +225,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
                           f"{world} processes")
     out = Path(config.run.output_dir)
     runlog = RunLog(out, config.run.steps, enabled=is_main, progress=config.run.progress,
-                    label=config.algorithm.name.upper())
+                    label=config.algorithm.name.upper(), report_to=config.run.report_to, config=config.to_dict())
     say = log or runlog.print
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -294,7 +296,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     for step in range(start_step + 1, config.run.steps + 1):
         started = time.time()
         examples_P = step_examples(train_examples, step, config.run.prompts_per_step, config.run.seed, rank, world)
-        prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"]
+                      for e in examples_P]
         completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 + step)
                                                                     * 64 + rank))
         generated = time.time()
@@ -361,6 +364,9 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         if metrics.get("loss/tokens", 1.0) == 0:  # no rank had a token to learn from: no update happened
             metrics.update({key: float("nan") for key in UPDATE_ONLY_METRICS if key in metrics})
         runlog.step(step, metrics)
+        if runlog.enabled:  # a few completions with their rewards, for the run report
+            runlog.samples(step, sample_rows(examples_P, completions, scores,
+                                             lambda index: tokenizer.decode(prompt_ids[index])))
         steps_without_signal = steps_without_signal + 1 if metrics["groups/zero_std_share"] == 1.0 else 0
         if steps_without_signal == NO_SIGNAL_WARN_STEPS:
             say(f"WARNING: no learning signal: in each of the last {NO_SIGNAL_WARN_STEPS} steps every group's "
