@@ -36,12 +36,20 @@ class CollectiveMismatchError(RuntimeError):
 
 
 def is_sharded(model) -> bool:
-    """True when `model`'s parameters are DTensors (fully_shard applied)."""
-    from torch.distributed.tensor import DTensor
+    """True when fully_shard was applied to `model` (its parameters are DTensors, except while a forward that no
+    backward followed keeps them gathered: reshard_after_forward=false, or the root)."""
+    from torch.distributed.fsdp import FSDPModule
 
-    model = getattr(model, "peft_model", model)
-    first = next(iter(model.parameters()), None)
-    return isinstance(first, DTensor)
+    return isinstance(getattr(model, "peft_model", model), FSDPModule)
+
+
+def reshard_all(model) -> None:
+    """Free every gathered layer of a sharded `model` (parameters back to their DTensor shards)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    for module in getattr(model, "peft_model", model).modules():
+        if isinstance(module, FSDPModule):
+            module.reshard()
 
 
 def world_size() -> int:
@@ -245,6 +253,8 @@ def hf_weight_items(model, bucket_mb: float = 64.0, tag: str = "weights"):
 
     lora = is_lora(model)
     module = getattr(model, "module", model)
+    if is_sharded(module):
+        reshard_all(module)
     state = module.state_dict()
     if is_sharded(module):
         check_same_sequence(tag, [f"{k}:{tuple(v.shape)}:{v.dtype}" for k, v in state.items()])
@@ -294,6 +304,9 @@ def held_bytes(model, optimizer=None) -> dict:
 
     def local(t):
         return t.to_local() if isinstance(t, DTensor) else t
+
+    if is_sharded(model):
+        reshard_all(model)
 
     params = sum(local(p).numel() * p.element_size() for p in model.parameters())
     grads = sum(local(p.grad).numel() * p.grad.element_size() for p in model.parameters() if p.grad is not None)

@@ -39,6 +39,11 @@ def _options(model):
 def _states(model, optimizer, critic) -> dict:
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
 
+    from zero_rl.distributed import is_sharded, reshard_all
+
+    for module in (model, critic.unwrapped if critic is not None else None):
+        if module is not None and is_sharded(module):
+            reshard_all(module)
     options = _options(model)
     state = {"model": get_model_state_dict(model, options=options),
              "optimizer": get_optimizer_state_dict(model, _optimizer(optimizer), options=options)}

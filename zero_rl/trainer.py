@@ -245,6 +245,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     needs_reference = config.algorithm.beta > 0 or config.algorithm.kl_reward_coef > 0
     # distributed / LoRA (zero_rl/distributed.py, zero_rl/lora.py): adapters on the policy (the reference is then
     # the base with adapters off), fsdp2 shards policy and reference; only trainable parameters are optimized
+    value_model = build_value_model(model, config.critic.name_or_path, seed=config.run.seed,  # (before sharding)
+                                    gradient_checkpointing=config.model.gradient_checkpointing) if ppo else None
     model, ref_model, sharded = dist_.hold_policy(model, config, needs_reference, say)
 
     optim = config.optim
@@ -260,9 +262,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     critic = None
     if ppo:  # from the policy's base checkpoint (overwritten below when resuming) or critic.name_or_path
         critic_config = config.critic
-        critic = Critic(build_value_model(policy, critic_config.name_or_path, seed=config.run.seed,
-                                          gradient_checkpointing=config.model.gradient_checkpointing),
-                        config, accelerator, lambda s: lr_multiplier(s, critic_config.lr_warmup_steps,
+        critic = Critic(value_model, config, accelerator, lambda s: lr_multiplier(s, critic_config.lr_warmup_steps,
                                                                      config.run.steps, critic_config.schedule))
     generator = generator or build_generator(config.generation.backend, policy, tokenizer, config.generation, say)
     dist_.print_holdings({"policy": policy, "critic": critic.unwrapped if critic else None}, config, accelerator)
