@@ -136,7 +136,14 @@ def eval_main(argv: list) -> int:
     return evaluate.cli_main(argv)
 
 
+def export_main(argv: list) -> int:
+    from zero_rl.commands.export import export_main as run
+
+    return run(argv)
+
+
 COMMANDS = {"train": train_main, "eval": eval_main, "tasks": tasks_main}
+COMMANDS["export"] = export_main
 
 
 def main(argv: list | None = None) -> int:
@@ -149,6 +156,7 @@ def main(argv: list | None = None) -> int:
               "  train  GRPO or PPO training (no arguments: embedded tiny base model on arithmetic, on CPU)\n"
               "  eval   pass@k / maj@k / mean@k of a model on held-out sets\n"
               "  tasks  list registered tasks (-v: with their options)\n"
+              "  export a sharded (fsdp2 / LoRA) checkpoint -> a merged Hugging Face model folder\n"
               "`zero-rl <command> --help` for each command's flags and defaults.")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     return COMMANDS[argv[0]](argv[1:])
