@@ -72,11 +72,17 @@ def shard_model(model, config, device: torch.device | None = None):
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
-    if not (dist.is_available() and dist.is_initialized()):
-        raise RuntimeError("distributed.strategy=fsdp2 needs a process group: launch with accelerate launch or "
-                           "torchrun (launch/cpu_fsdp.sh, launch/gpu.sh), or use distributed.strategy=ddp")
     device = device or (torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available()
                         else torch.device("cpu"))
+    if not (dist.is_available() and dist.is_initialized()):
+        import os
+
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise RuntimeError("distributed.strategy=fsdp2: WORLD_SIZE > 1 but no process group was started; "
+                               "launch with accelerate launch or torchrun (launch/cpu_fsdp.sh, launch/multinode.sh)")
+        # one process (FSDP2 for its CPU offload / mixed precision, or a GPU check): a group of one
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=0, world_size=1,
+                                init_method=f"tcp://127.0.0.1:{_free_port()}")
     mesh = init_device_mesh(device.type, (dist.get_world_size(),))
     options = {"mesh": mesh, "reshard_after_forward": config.reshard_after_forward,
                "mp_policy": MixedPrecisionPolicy(param_dtype=DTYPES[config.param_dtype],
@@ -89,6 +95,14 @@ def shard_model(model, config, device: torch.device | None = None):
         fully_shard(layer, **options)
     fully_shard(model, **options)
     return model
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------- equal work on every rank
