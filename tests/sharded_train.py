@@ -28,6 +28,8 @@ LORA = ["model.lora={rank: 4, alpha: 8, target_modules: all-linear}", "optim.lr=
 RUNS = {
     "grpo_ddp": GRPO + ["run.steps=3"],
     "grpo_fsdp2": GRPO + ["run.steps=3", "distributed.strategy=fsdp2"],
+    "grpo_fsdp2_offload": GRPO + ["run.steps=3", "distributed.strategy=fsdp2", "distributed.cpu_offload=true"],
+    "grpo_fsdp2_bf16": GRPO + ["run.steps=3", "distributed.strategy=fsdp2", "distributed.param_dtype=bfloat16"],
     "ppo_ddp": PPO + ["run.steps=3"],
     "ppo_fsdp2": PPO + ["run.steps=3", "distributed.strategy=fsdp2", "distributed.reshard_after_forward=false"],
     "lora_ddp": LORA + ["run.steps=2"],
@@ -43,6 +45,21 @@ out = Path(sys.argv[1])
 accelerator = Accelerator(kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=300))])
 rank = accelerator.process_index
 for name in sys.argv[2:]:
+    if name == "uneven":  # dim 0 not divisible by the world (rank 1 holds 1 row, or none), mixed dtypes
+        from torch import nn
+
+        from zero_rl.distributed import shard_model
+
+        torch.manual_seed(0)
+        toy = nn.Module()
+        toy.layers = nn.ModuleList([nn.Linear(4, 3), nn.Linear(4, 1)])
+        toy.head = nn.Linear(3, 5, bias=False)
+        toy.bf16 = nn.Parameter(torch.randn(3, 2).to(torch.bfloat16), requires_grad=False)
+        full = {k: v.clone() for k, v in toy.state_dict().items()}
+        shard_model(toy, build_config({}, ["distributed.strategy=fsdp2"]).distributed)
+        gathered = {bucket: dict(hf_weight_items(toy, bucket, tag=f"uneven {bucket}")) for bucket in (1e-5, 64)}
+        torch.save({"full": full, "gathered": gathered}, out / f"uneven.rank{rank}.pt")
+        continue
     model, tokenizer = build_tiny_random(seed=3)
     config = build_config({}, COMMON + RUNS[name] + [f"run.output_dir={out / DIRS.get(name, name)}"])
     result = train(config, model=model, tokenizer=tokenizer, task=dense_task(), accelerator=accelerator,

@@ -13,7 +13,7 @@ from launching import launch_two_cpu_processes
 from zero_rl.config import ConfigError
 from zero_rl.embedded import build_tiny_random
 
-RUNS = ["grpo_ddp", "grpo_fsdp2", "ppo_ddp", "ppo_fsdp2", "lora_fsdp2", "resume_full", "resume_first",
+RUNS = ["uneven", "grpo_ddp", "grpo_fsdp2", "grpo_fsdp2_offload", "grpo_fsdp2_bf16", "ppo_ddp", "ppo_fsdp2", "lora_fsdp2", "resume_full", "resume_first",
         "resume_second"]
 
 
@@ -59,6 +59,26 @@ def test_fsdp2_trains_like_ddp(runs, algorithm, parts):
         assert d["reward/total"] == f["reward/total"]  # the same completions were sampled
         assert abs(d["loss/grad_norm"] - f["loss/grad_norm"]) < 1e-4
         assert f["memory/peak_rss_mb/rank0"] > 0 and f["memory/peak_rss_mb/rank1"] > 0
+
+
+def test_sync_gathers_uneven_shards_exactly_in_any_bucket_size(runs):
+    out, _ = runs
+    for rank in (0, 1):
+        saved = load(out, "uneven", rank)
+        for bucket, gathered in saved["gathered"].items():
+            assert list(gathered) == list(saved["full"])  # the state-dict order
+            for name, tensor in saved["full"].items():
+                assert gathered[name].dtype == tensor.dtype and torch.equal(gathered[name], tensor), (bucket, name)
+
+
+def test_fsdp2_cpu_offload_and_bf16_mixed_precision(runs):
+    out, _ = runs
+    ddp, offload, bf16 = load(out, "grpo_ddp"), load(out, "grpo_fsdp2_offload"), load(out, "grpo_fsdp2_bf16")
+    assert max_difference(ddp["policy"], offload["policy"]) < 1e-5  # offload moves where shards live, not math
+    assert all(v.dtype == torch.float32 for v in bf16["policy"].values())  # master weights stay float32
+    difference = max_difference(ddp["policy"], bf16["policy"])
+    assert 0 < difference < 1e-2, difference  # bf16 compute: close to, not equal to, float32
+    assert all(abs(m["loss/grad_norm"] - d["loss/grad_norm"]) < 0.05 for m, d in zip(bf16["metrics"], ddp["metrics"]))
 
 
 def test_startup_says_what_each_rank_holds(runs):
@@ -158,3 +178,16 @@ def test_a_rank_that_never_joins_the_sync_times_out_instead_of_hanging(tmp_path)
     rank0 = load(tmp_path, "hang")
     assert "Timed out" in rank0["error"] or "timeout" in rank0["error"].lower(), rank0["error"]
     assert rank0["seconds"] < 60
+
+
+@pytest.mark.parametrize("override,message", [
+    ("distributed.strategy=zero3", "distributed.strategy='zero3' is not valid; choose one of: ddp, fsdp2"),
+    ("distributed.param_dtype=float16", "distributed.param_dtype='float16' is not valid"),
+    ("distributed.timeout_s=0", "distributed.timeout_s must be > 0"),
+    ("generation.sync_bucket_mb=0", "generation.sync_bucket_mb must be > 0"),
+])
+def test_bad_distributed_options_are_config_errors(override, message):
+    from zero_rl.config import build_config
+
+    with pytest.raises(ConfigError, match=message):
+        build_config({}, [override])

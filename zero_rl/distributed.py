@@ -88,7 +88,8 @@ def shard_model(model, config, device: torch.device | None = None):
                "mp_policy": MixedPrecisionPolicy(param_dtype=DTYPES[config.param_dtype],
                                                  reduce_dtype=DTYPES[config.reduce_dtype])}
     if config.cpu_offload:
-        options["offload_policy"] = CPUOffloadPolicy()
+        # (pinned host memory needs an accelerator: on a CPU-only run the shards are in host memory anyway)
+        options["offload_policy"] = CPUOffloadPolicy(pin_memory=device.type == "cuda")
     elif device.type != "cpu":
         model.to(device)
     for layer in decoder_layers(model):
