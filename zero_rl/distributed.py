@@ -403,6 +403,18 @@ def hold_policy(model, config, needs_reference: bool, log=print):
     return model, reference, sharded
 
 
+def check_even_eval(config, eval_examples: int, world: int, generator_name: str) -> None:
+    """fsdp2 with the transformers generator: every generation step is a forward (a collective), so every rank
+    must evaluate the same number of held-out problems."""
+    from zero_rl.config import ConfigError
+
+    if config.distributed.strategy == "fsdp2" and generator_name != "vllm" and eval_examples % world:
+        raise ConfigError(f"distributed.strategy=fsdp2 with generation.backend=hf: the {eval_examples} held-out "
+                          f"problems do not divide evenly across {world} processes (each generation step is a "
+                          f"collective every rank must join); set task.eval_size to a multiple of {world} or use "
+                          f"generation.backend=vllm")
+
+
 def print_holdings(models: dict, config, accelerator) -> None:
     """Each rank prints what it holds (strategy, its share of the weights, LoRA trainable / total)."""
     strategy = config.distributed.strategy + (" + LoRA" if config.model.lora else "")

@@ -54,6 +54,8 @@ def apply_lora(model, options: dict):
     options = lora_options(options)
     config = LoraConfig(r=options["rank"], lora_alpha=options["alpha"], lora_dropout=options["dropout"],
                         target_modules=options["target_modules"], task_type="CAUSAL_LM")
+    if getattr(model, "is_gradient_checkpointing", False):
+        model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need a grad input
     return get_peft_model(model, config)
 
 

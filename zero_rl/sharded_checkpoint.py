@@ -103,7 +103,9 @@ def read_info(path: Path) -> dict:
     file = Path(path) / "checkpoint.json"
     if not file.exists():
         raise FileNotFoundError(f"{path} is not a sharded checkpoint (no checkpoint.json): it was written with "
-                                f"distributed.strategy=ddp and no LoRA, and is already a Hugging Face model folder")
+                                f"distributed.strategy=ddp and no LoRA, and is already a Hugging Face model folder; "
+                                f"resume it with that strategy, or start a new run from it with "
+                                f"model.name_or_path={path}")
     return json.loads(file.read_text())
 
 

@@ -265,6 +265,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         critic = Critic(value_model, config, accelerator, lambda s: lr_multiplier(s, critic_config.lr_warmup_steps,
                                                                      config.run.steps, critic_config.schedule))
     generator = generator or build_generator(config.generation.backend, policy, tokenizer, config.generation, say)
+    dist_.check_even_eval(config, len(eval_examples), world, generator.name)
     dist_.print_holdings({"policy": policy, "critic": critic.unwrapped if critic else None}, config, accelerator)
     # (save, load): sharded with torch.distributed.checkpoint for fsdp2 / LoRA, else the HF-format checkpoint
     checkpoints = dist_.checkpoint_functions(config) or (save_checkpoint, load_checkpoint)
