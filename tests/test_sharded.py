@@ -191,3 +191,18 @@ def test_bad_distributed_options_are_config_errors(override, message):
 
     with pytest.raises(ConfigError, match=message):
         build_config({}, [override])
+
+
+@pytest.mark.parametrize("kind,refused", [("DistributedType.FSDP", True), ("DistributedType.DEEPSPEED", True),
+                                          ("DistributedType.MULTI_GPU", False), ("DistributedType.MULTI_CPU", False),
+                                          ("DistributedType.NO", False)])
+def test_an_accelerate_config_that_shards_by_itself_is_refused(kind, refused):
+    from types import SimpleNamespace
+
+    from zero_rl.distributed import check_launcher
+
+    if refused:
+        with pytest.raises(ConfigError, match="set distributed.strategy=fsdp2"):
+            check_launcher(SimpleNamespace(distributed_type=kind))
+    else:
+        check_launcher(SimpleNamespace(distributed_type=kind))

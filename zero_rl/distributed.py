@@ -403,6 +403,18 @@ def hold_policy(model, config, needs_reference: bool, log=print):
     return model, reference, sharded
 
 
+def check_launcher(accelerator) -> None:
+    """zero-rl shards itself (distributed.strategy=fsdp2); an accelerate config that asks accelerate to shard
+    (distributed_type FSDP or DEEPSPEED) would wrap the model a second way: refuse it with what to use instead."""
+    from zero_rl.config import ConfigError
+
+    kind = str(accelerator.distributed_type).rsplit(".", 1)[-1]
+    if kind in ("FSDP", "DEEPSPEED"):
+        raise ConfigError(f"the accelerate config has distributed_type {kind}: zero-rl applies FSDP2 itself, the "
+                          f"same code on CPU and GPU. Launch with distributed_type MULTI_GPU "
+                          f"(launch/accelerate/multi_gpu.yaml) and set distributed.strategy=fsdp2")
+
+
 def check_even_eval(config, eval_examples: int, world: int, generator_name: str) -> None:
     """fsdp2 with the transformers generator: every generation step is a forward (a collective), so every rank
     must evaluate the same number of held-out problems."""

@@ -218,6 +218,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
 
     accelerator = accelerator or Accelerator(mixed_precision=training_mixed_precision(config.model.dtype, log or print),
                                              kwargs_handlers=[dist_.process_group_timeout(config.distributed)])
+    dist_.check_launcher(accelerator)
     rank, world, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     if config.run.prompts_per_step % world:
         raise ConfigError(f"run.prompts_per_step={config.run.prompts_per_step} must divide evenly across "
