@@ -21,7 +21,7 @@ from zero_rl.trainer import train  # noqa: E402
 
 COMMON = ["run.prompts_per_step=4", "generation.group_size=4", "generation.max_new_tokens=10", "task.eval_size=4",
           "run.progress=false", "optim.micro_batch_size=3", "optim.warmup_steps=0", "optim.lr=1e-3",
-          "optim.share_prompt_forward=false", "run.eval_every=0", "distributed.timeout_s=300"]
+          "run.eval_every=0", "distributed.timeout_s=300"]
 GRPO = ["algorithm.drop_zero_std_groups=true", "algorithm.beta=0.05"]
 PPO = ["algorithm.name=ppo", "critic.micro_batch_tokens=40", "critic.update_epochs=2", "algorithm.kl_reward_coef=0.01"]
 LORA = ["model.lora={rank: 4, alpha: 8, target_modules: all-linear}", "optim.lr=1e-2", "algorithm.beta=0.05"]

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from zero_rl.batch import RolloutBatch, completion_position_outputs
-from zero_rl.distributed import clip_grad_norm, no_sync_context, padded_to_all_ranks, shard_model
+from zero_rl.distributed import agreed_share_prompts, clip_grad_norm, no_sync_context, padded_to_all_ranks, \
+    padding_rows, shard_model
 from zero_rl.losses import clipped_value_loss, explained_variance, masked_mean
 from zero_rl.update import all_reduce_gradients, micro_batches
 
@@ -110,8 +111,9 @@ class Critic:
         values_BT = torch.zeros_like(batch.completion_mask_BT)
         with self.accelerator.autocast():
             for index in padded_to_all_ranks(self._micro_batches(torch.arange(len(batch)), batch), model):
-                values = completion_values(model, batch.select(torch.arange(1) if index is None else index),
-                                           self.config.optim.share_prompt_forward)
+                sub = batch.select(padding_rows(batch) if index is None else index)
+                values = completion_values(model, sub, agreed_share_prompts(sub, self.config.optim.share_prompt_forward,
+                                                                            model))
                 if index is not None:  # (None: fsdp2, a forward to match the other ranks')
                     values_BT[index] = values.cpu()
         return values_BT * batch.completion_mask_BT
@@ -134,12 +136,13 @@ class Critic:
         for _ in range(critic.update_epochs):
             for index in micro:
                 padding = index is None
-                index = rows[:1] if padding else index
+                index = padding_rows(batch) if padding else index
                 mask_mb = mask_BT[index].to(device) * (0.0 if padding else 1.0)
                 with accumulate():
                     with accelerator.autocast():
-                        values_BT = completion_values(self.model, batch.select(index),
-                                                      self.config.optim.share_prompt_forward)
+                        sub = batch.select(index)
+                        values_BT = completion_values(self.model, sub, agreed_share_prompts(
+                            sub, self.config.optim.share_prompt_forward, self.model))
                     loss_BT, clipped_BT = clipped_value_loss(values_BT, old_values_BT[index].to(device),
                                                              returns_BT[index].to(device), critic.value_clip)
                     loss = (loss_BT * mask_mb).sum() / total_tokens  # token-mean over the whole batch

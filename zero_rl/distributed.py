@@ -132,6 +132,22 @@ def padded_to_all_ranks(items: list, model) -> list:
     return list(items) + [None] * (longest - len(items))
 
 
+def padding_rows(batch) -> torch.Tensor:
+    """The rows of a padding pass: the first prompt's rows, so that the pass can share its prompt as real ones do."""
+    return (batch.prompt_index_B == batch.prompt_index_B[0]).nonzero().squeeze(1)
+
+
+def agreed_share_prompts(batch, share: bool, model) -> bool:
+    """The shared-prompt forward (zero_rl/batch.py) runs 2 forwards (prompt, then completions on its cache) where
+    a batch repeats prompts and has completions longer than 1 token, else 1. Under fsdp2 each forward is a
+    collective, so the ranks agree: share only where every rank's batch can."""
+    if not share or not is_sharded(model) or world_size() == 1:
+        return share
+    work = batch.trimmed()
+    mine = len(torch.unique(work.prompt_index_B)) < len(work) and work.prompt_width > 0 and work.completion_width > 1
+    return all_ranks_true(mine)
+
+
 # ---------------------------------------------------------------- gradients
 
 
@@ -391,12 +407,6 @@ def hold_policy(model, config, needs_reference: bool, log=print):
         reference = copy.deepcopy(model).eval().requires_grad_(False)
     sharded = config.distributed.strategy == "fsdp2"
     if sharded:
-        if config.optim.share_prompt_forward:
-            # the shared-prompt forward runs one or two forwards depending on the batch, and under fsdp2 each
-            # forward is a collective every rank must join: one forward per micro-batch keeps ranks in step
-            config.optim.share_prompt_forward = False
-            log("distributed.strategy=fsdp2: optim.share_prompt_forward set to false (one forward per "
-                "micro-batch on every rank)")
         shard_model(model, config.distributed)
         if reference is not None and not config.model.lora:
             shard_model(reference, config.distributed)

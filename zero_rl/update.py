@@ -4,7 +4,8 @@ micro-batched with gradient accumulation, `update_epochs` optimizer steps."""
 import torch
 
 from zero_rl.batch import completion_logprobs
-from zero_rl.distributed import clip_grad_norm, is_sharded, no_sync_context, padded_to_all_ranks
+from zero_rl.distributed import agreed_share_prompts, clip_grad_norm, is_sharded, no_sync_context, \
+    padded_to_all_ranks, padding_rows
 from zero_rl.losses import KL_ESTIMATORS, aggregate, aggregate_share, clipped_policy_loss
 
 
@@ -59,8 +60,9 @@ def rollout_logprobs(model, batch, config, accelerator) -> torch.Tensor:
     with accelerator.autocast():
         for index in padded_to_all_ranks(micro_batches(rows, optim.micro_batch_size, batch.attention_mask_BL.sum(
                 dim=1), optim.micro_batch_tokens), model):  # (fsdp2: None = a forward to match other ranks')
-            logp = completion_logprobs(model, batch.select(rows[:1] if index is None else index),
-                                       config.generation.temperature, share_prompts=optim.share_prompt_forward)[0]
+            sub = batch.select(padding_rows(batch) if index is None else index)
+            logp = completion_logprobs(model, sub, config.generation.temperature,
+                                       share_prompts=agreed_share_prompts(sub, optim.share_prompt_forward, model))[0]
             if index is not None:
                 logp_BT[index] = logp.float().cpu()
     return logp_BT * batch.completion_mask_BT
@@ -93,8 +95,9 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
         old_logp_BT = torch.zeros_like(batch.completion_mask_BT)
         with torch.no_grad(), accelerator.autocast(), accumulate():
             for index in passes:
-                logp = completion_logprobs(model, batch.select(torch.arange(1) if index is None else index),
-                                           gen.temperature, share_prompts=share)[0]
+                sub = batch.select(padding_rows(batch) if index is None else index)
+                logp = completion_logprobs(model, sub, gen.temperature,
+                                           share_prompts=agreed_share_prompts(sub, share, model))[0]
                 if index is not None:
                     old_logp_BT[index] = logp.float().cpu()
 
@@ -102,13 +105,14 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
         share_total = sum(aggregate_share(loss_mask_BT[index], alg.loss_aggregation) for index in micro) or 1.0
         for index in passes:
             padding = index is None
-            index = torch.arange(1) if padding else index
+            index = padding_rows(batch) if padding else index
             sub = batch.select(index)
+            share_mb = agreed_share_prompts(sub, share, model)  # (fsdp2: the same number of forwards on every rank)
             mask_BT = loss_mask_BT[index].to(next(model.parameters()).device) * (0.0 if padding else 1.0)
             with accumulate():
                 with accelerator.autocast():
                     logp_BT, entropy_BT = completion_logprobs(model, sub, gen.temperature, with_entropy=epoch == 0,
-                                                              share_prompts=share)
+                                                              share_prompts=share_mb)
                 logp_BT = logp_BT.float()
                 device = logp_BT.device
                 old_BT = old_logp_BT[index].to(device) if old_logp_BT is not None else logp_BT.detach()
@@ -121,7 +125,7 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
                 loss = aggregate(loss_BT, mask_BT, alg.loss_aggregation, max_length=gen.max_new_tokens)
                 if ref_model is not None:
                     with torch.no_grad(), accelerator.autocast():
-                        ref_logp_BT = completion_logprobs(ref_model, sub, gen.temperature, share_prompts=share)[0]
+                        ref_logp_BT = completion_logprobs(ref_model, sub, gen.temperature, share_prompts=share_mb)[0]
                     kl_BT = KL_ESTIMATORS[alg.kl_estimator](logp_BT, ref_logp_BT)
                     loss = loss + alg.beta * aggregate(kl_BT, mask_BT, alg.loss_aggregation,
                                                        max_length=gen.max_new_tokens)
