@@ -92,3 +92,27 @@ def test_lora_training_with_vllm_adapters_only_sync_checked_every_step_and_expor
     exported = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
     for name, tensor in exported.state_dict().items():
         assert torch.allclose(tensor, merged[name], atol=1e-6), name
+    assert_vllm_loads(tmp_path / "merged", exported, tokenizer)
+
+
+def assert_vllm_loads(folder, model, tokenizer):
+    """vLLM starts from the exported folder's own safetensors (no sync) and decodes what the model does."""
+    from zero_rl.config import GenerationConfig
+    from zero_rl.generation import SamplingParams
+    from zero_rl.generation.vllm import engine_kwargs, set_vllm_environment, to_completions, vllm_sampling_params
+
+    set_vllm_environment()
+    llm = vllm.LLM(**engine_kwargs(folder, folder, "float32", GenerationConfig(), True, 1, 0, 256, "auto"))
+    try:
+        prompt = tokenizer("Question: 3 + 4 = ?", add_special_tokens=False)["input_ids"]
+        params = vllm_sampling_params(SamplingParams(n=1, temperature=0.0, max_new_tokens=8), 1, None)[0]
+        params.ignore_eos = True
+        completion = to_completions(llm.generate([{"prompt_token_ids": prompt}], params, use_tqdm=False))[0]
+    finally:
+        llm.llm_engine.engine_core.shutdown()
+    with torch.no_grad():
+        logp_TV = model(torch.tensor([prompt + completion.token_ids])).logits[0, len(prompt) - 1: -1].log_softmax(-1)
+    tokens_T = torch.tensor(completion.token_ids)
+    assert logp_TV.argmax(-1).tolist() == completion.token_ids
+    model_logp_T = logp_TV.gather(-1, tokens_T[:, None]).squeeze(-1).double()
+    assert float((model_logp_T - torch.tensor(completion.logprobs, dtype=torch.float64)).abs().max()) < 1e-3
