@@ -109,8 +109,15 @@ def _free_port() -> int:
 # ---------------------------------------------------------------- equal work on every rank
 
 
+def _comm_device(default, group=None) -> torch.device:
+    """Where a collective's buffer must live: NCCL takes only CUDA tensors (CPU-offloaded shards included)."""
+    if dist.get_backend(group) == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device(default)
+
+
 def _all_reduce_scalar(value: float, op) -> float:
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    device = _comm_device("cpu")
     tensor = torch.tensor([float(value)], dtype=torch.float64, device=device)
     dist.all_reduce(tensor, op=op)
     return float(tensor.item())
@@ -173,7 +180,9 @@ def clip_grad_norm(parameters, max_norm: float) -> float:
     sharded_sq = sum((g.detach().double().pow(2).sum() for g in local), torch.zeros((), dtype=torch.float64,
                                                                                      device=device))
     if local and world_size() > 1:
-        dist.all_reduce(sharded_sq)
+        reduced = sharded_sq.to(_comm_device(device))
+        dist.all_reduce(reduced)
+        sharded_sq = reduced.to(device)
     total_sq = sharded_sq + sum((g.detach().double().pow(2).sum().to(device) for g in replicated),
                                 torch.zeros((), dtype=torch.float64, device=device))
     total = float(total_sq.sqrt())
@@ -262,7 +271,7 @@ def _gather_bucket(tensors: list) -> list:
             padded[: local.shape[0]] = local
             pieces.append(padded.reshape(-1))
             layout.append((i, rows, rest))
-        flat = torch.cat(pieces)
+        flat = torch.cat(pieces).to(_comm_device(pieces[0].device, mesh.get_group()))
         gathered = flat.new_empty((world, flat.numel()))
         dist.all_gather(list(gathered.unbind(0)), flat, group=mesh.get_group())
         offset = 0
