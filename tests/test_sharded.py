@@ -206,3 +206,27 @@ def test_an_accelerate_config_that_shards_by_itself_is_refused(kind, refused):
             check_launcher(SimpleNamespace(distributed_type=kind))
     else:
         check_launcher(SimpleNamespace(distributed_type=kind))
+
+
+@pytest.mark.slow
+def test_cli_train_with_fsdp2_through_the_launch_script(tmp_path):
+    """`launch/cpu_fsdp.sh` (2 processes, zero-rl train, embedded base model): training, checkpoint and the
+    before/after report, whose after-part every rank generates in step (each sharded forward is a collective)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, ZERO_RL_PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    run = subprocess.run(["bash", str(root / "launch" / "cpu_fsdp.sh"), "--steps", "2", "--output-dir",
+                          str(tmp_path / "run"), "run.prompts_per_step=4", "generation.group_size=4",
+                          "task.eval_size=8", "run.progress=false"], env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "rank 1: policy fsdp2" in run.stdout
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["after"]["greedy"]["n"] == 8
+    checkpoint = tmp_path / "run" / "checkpoints" / "step-000002"
+    assert json.loads((checkpoint / "checkpoint.json").read_text())["world_size"] == 2
