@@ -230,3 +230,12 @@ def test_cli_train_with_fsdp2_through_the_launch_script(tmp_path):
     assert report["after"]["greedy"]["n"] == 8
     checkpoint = tmp_path / "run" / "checkpoints" / "step-000002"
     assert json.loads((checkpoint / "checkpoint.json").read_text())["world_size"] == 2
+
+
+def test_resume_may_not_switch_strategy_but_may_change_bucket_and_timeout():
+    from zero_rl.config import build_config, resume_differences
+
+    saved = build_config({}, []).to_dict()
+    new = build_config({}, ["distributed.strategy=fsdp2", "generation.sync_bucket_mb=1",
+                            "distributed.timeout_s=60"]).to_dict()
+    assert resume_differences(saved, new) == ["distributed.strategy: 'ddp' -> 'fsdp2'"]
