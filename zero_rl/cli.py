@@ -147,7 +147,14 @@ def report_main(argv: list) -> int:
     return main(argv)
 
 
-COMMANDS = {"train": train_main, "eval": eval_main, "tasks": tasks_main, "report": report_main}
+def export_main(argv: list) -> int:
+    from zero_rl.commands.export import export_main as run
+
+    return run(argv)
+
+
+COMMANDS = {"train": train_main, "eval": eval_main, "tasks": tasks_main, "report": report_main,
+            "export": export_main}
 
 
 def main(argv: list | None = None) -> int:
@@ -156,11 +163,12 @@ def main(argv: list | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"zero-rl: unknown command {argv[0]!r}", file=sys.stderr)
-        print("usage: zero-rl {train,eval,tasks,report} ...\n"
+        print("usage: zero-rl {train,eval,tasks,report,export} ...\n"
               "  train  GRPO or PPO training (no arguments: embedded tiny base model on arithmetic, on CPU)\n"
               "  eval   pass@k / maj@k / mean@k of a model on held-out sets\n"
               "  tasks  list registered tasks (-v: with their options)\n"
               "  report the training report of a run folder (report.html; --compare RUN_A RUN_B)\n"
+              "  export a sharded (fsdp2 / LoRA) checkpoint -> a merged Hugging Face model folder\n"
               "`zero-rl <command> --help` for each command's flags and defaults.")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     return COMMANDS[argv[0]](argv[1:])
