@@ -124,6 +124,11 @@ def tasks_main(argv: list) -> int:
             for line in inspect.cleandoc(build.__doc__ or "").splitlines():
                 if line.strip():
                     print(" " * 17 + line)
+    if args.verbose:
+        from zero_rl.task_options import COMMON_OPTIONS
+
+        print("every task also takes: " + ", ".join(f"{k}={v!r}" for k, v in COMMON_OPTIONS.items()) +
+              " (zero_rl/task_options.py)")
     return 0
 
 
@@ -136,7 +141,20 @@ def eval_main(argv: list) -> int:
     return evaluate.cli_main(argv)
 
 
-COMMANDS = {"train": train_main, "eval": eval_main, "tasks": tasks_main}
+def report_main(argv: list) -> int:
+    from zero_rl.commands.report import report_main as main
+
+    return main(argv)
+
+
+def export_main(argv: list) -> int:
+    from zero_rl.commands.export import export_main as run
+
+    return run(argv)
+
+
+COMMANDS = {"train": train_main, "eval": eval_main, "tasks": tasks_main, "report": report_main,
+            "export": export_main}
 
 
 def main(argv: list | None = None) -> int:
@@ -145,10 +163,12 @@ def main(argv: list | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"zero-rl: unknown command {argv[0]!r}", file=sys.stderr)
-        print("usage: zero-rl {train,eval,tasks} ...\n"
+        print("usage: zero-rl {train,eval,tasks,report,export} ...\n"
               "  train  GRPO or PPO training (no arguments: embedded tiny base model on arithmetic, on CPU)\n"
               "  eval   pass@k / maj@k / mean@k of a model on held-out sets\n"
               "  tasks  list registered tasks (-v: with their options)\n"
+              "  report the training report of a run folder (report.html; --compare RUN_A RUN_B)\n"
+              "  export a sharded (fsdp2 / LoRA) checkpoint -> a merged Hugging Face model folder\n"
               "`zero-rl <command> --help` for each command's flags and defaults.")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     return COMMANDS[argv[0]](argv[1:])

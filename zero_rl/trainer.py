@@ -8,7 +8,6 @@ the config. Runs single-process or under `accelerate launch` (DDP): each process
 step's prompts and keeps its own generator.
 """
 
-import copy
 import math
 import random
 import time
@@ -26,8 +25,9 @@ from zero_rl.critic import Critic, build_value_model, value_metrics
 from zero_rl.evaluate import greedy_eval
 from zero_rl.generation import SamplingParams, build_generator
 from zero_rl.losses import adaptive_kl_coef, kl_k1, masked_mean
-from zero_rl.metrics import RunLog, truncate_for_resume
+from zero_rl.metrics import RunLog, sample_rows, truncate_for_resume
 from zero_rl.scoring import score_inline
+from zero_rl.task_options import prompt_text
 from zero_rl.update import policy_update, rollout_logprobs
 from zero_rl.rewards.length import add_overlong_term
 from zero_rl.advantages import BATCH_ADVANTAGES
@@ -93,13 +93,14 @@ def _average_across_ranks(metrics: dict, accelerator) -> dict:
     return dict(zip(keys, values.tolist()))
 
 
-def evaluate_held_out(generator, tokenizer, task, examples, config, accelerator, prompt_suffix="") -> dict:
-    """Greedy accuracy / format on the held-out examples, sharded across ranks and combined."""
+def evaluate_held_out(generator, tokenizer, task, examples, config, accelerator, prompt_suffix="", pool=None) -> dict:
+    """Greedy accuracy / format on the held-out examples, sharded across ranks and combined (scored in the
+    run's RewardPool when it has one, each chunk while the next is generated)."""
     from accelerate.utils import gather_object
 
     shard = examples[accelerator.process_index::accelerator.num_processes]
-    result = greedy_eval(generator, tokenizer, task, shard, config.generation.max_new_tokens, prompt_suffix) \
-        if shard else {"n": 0}
+    result = greedy_eval(generator, tokenizer, task, shard, config.generation.max_new_tokens, prompt_suffix,
+                         pool=pool) if shard else {"n": 0}
     parts = gather_object([result]) if accelerator.num_processes > 1 else [result]
     total = sum(p["n"] for p in parts)
     combined = {"n": total}
@@ -112,7 +113,7 @@ def evaluate_held_out(generator, tokenizer, task, examples, config, accelerator,
         params = SamplingParams(temperature=config.generation.temperature, top_p=config.generation.top_p,
                                 max_new_tokens=config.generation.max_new_tokens, seed=config.run.seed + 7)
         sampled = sample_eval_sharded(generator, tokenizer, task, examples, config.task.eval_samples,
-                                      config.task.eval_ks, params, accelerator, prompt_suffix)
+                                      config.task.eval_ks, params, accelerator, prompt_suffix, pool=pool)
         combined.update({f"sampled/{k}": v for k, v in sampled.items()})
     return combined
 
@@ -169,7 +170,8 @@ def pretrain_critic(critic, generator, tokenizer, task, scorer, examples, config
     for step in range(1, config.critic.pretrain_steps + 1):
         examples_P = step_examples(examples, step, config.run.prompts_per_step, f"{config.run.seed}/value-pretrain",
                                    rank, world)
-        prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"]
+                      for e in examples_P]
         completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 - step)
                                                                     * 64 + rank))
         scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
@@ -218,14 +220,18 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
 
     from zero_rl.precision import training_mixed_precision
 
-    accelerator = accelerator or Accelerator(mixed_precision=training_mixed_precision(config.model.dtype, log or print))
+    from zero_rl import distributed as dist_
+
+    accelerator = accelerator or Accelerator(mixed_precision=training_mixed_precision(config.model.dtype, log or print),
+                                             kwargs_handlers=[dist_.process_group_timeout(config.distributed)])
+    dist_.check_launcher(accelerator)
     rank, world, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     if config.run.prompts_per_step % world:
         raise ConfigError(f"run.prompts_per_step={config.run.prompts_per_step} must divide evenly across "
                           f"{world} processes")
     out = Path(config.run.output_dir)
     runlog = RunLog(out, config.run.steps, enabled=is_main, progress=config.run.progress,
-                    label=config.algorithm.name.upper())
+                    label=config.algorithm.name.upper(), report_to=config.run.report_to, config=config.to_dict())
     say = log or runlog.print
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -244,25 +250,32 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         model.gradient_checkpointing_enable()
     ppo = config.algorithm.name == "ppo"
     needs_reference = config.algorithm.beta > 0 or config.algorithm.kl_reward_coef > 0
-    ref_model = copy.deepcopy(model).eval().requires_grad_(False) if needs_reference else None
+    # distributed / LoRA (zero_rl/distributed.py, zero_rl/lora.py): adapters on the policy (the reference is then
+    # the base with adapters off), fsdp2 shards policy and reference; only trainable parameters are optimized
+    value_model = build_value_model(model, config.critic.name_or_path, seed=config.run.seed,  # (before sharding)
+                                    gradient_checkpointing=config.model.gradient_checkpointing) if ppo else None
+    model, ref_model, sharded = dist_.hold_policy(model, config, needs_reference, say)
 
     optim = config.optim
-    optimizer = torch.optim.AdamW(model.parameters(), lr=optim.lr, betas=tuple(optim.betas),
-                                  weight_decay=optim.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=optim.lr,
+                                  betas=tuple(optim.betas), weight_decay=optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_multiplier(s, optim.warmup_steps, config.run.steps, optim.schedule))
-    model, optimizer = accelerator.prepare(model, optimizer)
-    if ref_model is not None:
+    if not sharded:  # (accelerate would wrap an FSDP2 module in DDP)
+        model, optimizer = accelerator.prepare(model, optimizer)
+    if ref_model is not None and not sharded:
         ref_model.to(accelerator.device)
     policy = accelerator.unwrap_model(model)
     critic = None
     if ppo:  # from the policy's base checkpoint (overwritten below when resuming) or critic.name_or_path
         critic_config = config.critic
-        critic = Critic(build_value_model(policy, critic_config.name_or_path, seed=config.run.seed,
-                                          gradient_checkpointing=config.model.gradient_checkpointing),
-                        config, accelerator, lambda s: lr_multiplier(s, critic_config.lr_warmup_steps,
+        critic = Critic(value_model, config, accelerator, lambda s: lr_multiplier(s, critic_config.lr_warmup_steps,
                                                                      config.run.steps, critic_config.schedule))
     generator = generator or build_generator(config.generation.backend, policy, tokenizer, config.generation, say)
+    dist_.check_even_eval(config, len(eval_examples), world, generator.name)
+    dist_.print_holdings({"policy": policy, "critic": critic.unwrapped if critic else None}, config, accelerator)
+    # (save, load): sharded with torch.distributed.checkpoint for fsdp2 / LoRA, else the HF-format checkpoint
+    checkpoints = dist_.checkpoint_functions(config) or (save_checkpoint, load_checkpoint)
     use_tis = generator.name == "vllm" and config.generation.importance_correction
     scorer = _Scorer(config.task)
     advantage_fn = get_advantage_fn(config.algorithm.advantage)
@@ -273,7 +286,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     block = 0
     checkpoint = resume_point(out / "checkpoints", config.run.steps) if config.run.resume else None
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, policy, optimizer, scheduler, rank, critic=critic)
+        state = checkpoints[1](checkpoint, policy, optimizer, scheduler, rank, critic=critic)
         start_step, history = state["step"], state.get("history", {})
         block = state["data_position"] // config.run.prompts_per_step  # rounds of prompts consumed (dynamic sampling)
         kl_coef = state.get("kl_coef", kl_coef)
@@ -286,7 +299,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         if dropped:
             say(f"resume: dropped {dropped} metric/eval rows written after step {start_step} by the interrupted run")
     if start_step == 0:
-        history["before"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
+        history["before"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator,
+                                              pool=scorer.pool)
         runlog.write("eval.jsonl", dict(history["before"], step=0))
         say(f"held-out before RL: {history['before']}")
         if critic is not None and config.critic.pretrain_steps:
@@ -301,7 +315,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         begin = time.time()
         examples_P = step_examples(train_examples, round_block, config.run.prompts_per_step, config.run.seed, rank,
                                    world)
-        prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"]
+                      for e in examples_P]
         completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003
                                                                              + round_block) * 64 + rank))
         timing["generate"] += time.time() - begin
@@ -395,9 +410,13 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             "tokens_per_s": generated_tokens / max(generated - started, 1e-9),
         })
         metrics = _average_across_ranks(metrics, accelerator)
+        metrics.update(dist_.per_rank_memory(accelerator))
         if metrics.get("loss/tokens", 1.0) == 0:  # no rank had a token to learn from: no update happened
             metrics.update({key: float("nan") for key in UPDATE_ONLY_METRICS if key in metrics})
         runlog.step(step, metrics)
+        if runlog.enabled:  # a few completions with their rewards, for the run report
+            runlog.samples(step, sample_rows(examples_P, completions, scores,
+                                             lambda index: tokenizer.decode(prompt_ids[index])))
         steps_without_signal = steps_without_signal + 1 if metrics["groups/zero_std_share"] == 1.0 else 0
         if steps_without_signal == NO_SIGNAL_WARN_STEPS:
             say(f"WARNING: no learning signal: in each of the last {NO_SIGNAL_WARN_STEPS} steps every group's "
@@ -407,18 +426,20 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
 
         last = step == config.run.steps
         if config.run.eval_every and step % config.run.eval_every == 0 and not last:
-            result = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
+            result = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator,
+                                       pool=scorer.pool)
             runlog.write("eval.jsonl", dict(result, step=step))
             say(f"held-out at step {step}: {result}")
         if (config.run.save_every and step % config.run.save_every == 0) or last:
-            save_checkpoint(out / "checkpoints", step, policy, tokenizer, optimizer, scheduler,
+            checkpoints[0](out / "checkpoints", step, policy, tokenizer, optimizer, scheduler,
                             {"data_position": block * config.run.prompts_per_step, "history": history,
                              "kl_coef": kl_coef},
                             rank=rank, is_main=is_main, barrier=accelerator.wait_for_everyone, critic=critic)
             if is_main:
                 prune_checkpoints(out / "checkpoints", config.run.keep_last)
 
-    history["after"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
+    history["after"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator,
+                                          pool=scorer.pool)
     runlog.write("eval.jsonl", dict(history["after"], step=config.run.steps))
     say(f"held-out after RL: {history['after']}")
     runlog.close()

@@ -59,6 +59,20 @@ def _before_report(generator, tokenizer, task, examples, config: TrainConfig) ->
     return before
 
 
+def write_run_report(out: Path) -> Path | None:
+    """The training report (report.html); a failure here is printed, not raised: the run itself is done."""
+    from zero_rl.run_report import report_run
+
+    try:
+        path = report_run(out)
+    except Exception as error:  # noqa: BLE001
+        print(f"training report: could not write {out / 'report.html'}: {type(error).__name__}: {error}; "
+              f"retry with `zero-rl report {out}`")
+        return None
+    print(f"training report: {path}")
+    return path
+
+
 def run_training(config: TrainConfig, report: bool = True, overwrite: bool = False, prepared=None) -> dict:
     """`prepared`: what `preflight` checked (task, splits, checkpoint); checked here when not given."""
     from accelerate import Accelerator
@@ -71,7 +85,10 @@ def run_training(config: TrainConfig, report: bool = True, overwrite: bool = Fal
     from zero_rl.trainer import train
 
     prepared = prepared or preflight(config, overwrite)  # before anything loads: a user error costs seconds
-    accelerator = Accelerator(mixed_precision=training_mixed_precision(config.model.dtype))
+    from zero_rl.distributed import process_group_timeout
+
+    accelerator = Accelerator(mixed_precision=training_mixed_precision(config.model.dtype),
+                              kwargs_handlers=[process_group_timeout(config.distributed)])
     is_main = accelerator.is_main_process
     started = time.time()
     out = Path(config.run.output_dir)
@@ -94,9 +111,20 @@ def run_training(config: TrainConfig, report: bool = True, overwrite: bool = Fal
         say(f"report: {accelerator.num_processes} processes, so the before/after report samples with transformers "
             f"on the main rank (training samples with {generator.name})")
     before = _before_report(report_generator, tokenizer, task, examples, config) if do_report else None
-    result = train(config, model=model, tokenizer=tokenizer, task=task, generator=generator, accelerator=accelerator)
-    if do_report:
+    try:
+        result = train(config, model=model, tokenizer=tokenizer, task=task, generator=generator,
+                       accelerator=accelerator)
+    except BaseException:  # flush what the trackers hold and mark their runs failed, then let the error through
+        from zero_rl.trackers import close_all
+
+        close_all(failed=True)
+        raise
+    # fsdp2: the policy is now sharded and each of its forwards is a collective, so every rank generates the
+    # after-report in step (same prompts, same seeds); the main rank prints and writes it
+    in_step = report and config.distributed.strategy == "fsdp2" and accelerator.num_processes > 1
+    if do_report or in_step:
         after = held_out_report(report_generator, tokenizer, task, examples, config, include_control=False)
+    if do_report:
         print_comparison(before, after)
         path = out / "report.json"
         path.write_text(json.dumps({"before": before, "after": after, "wall_s": time.time() - started,
@@ -108,6 +136,8 @@ def run_training(config: TrainConfig, report: bool = True, overwrite: bool = Fal
         print(f"\nreport: {path}   checkpoints: {out / 'checkpoints'}   total time {time.time() - started:.0f} s "
               f"(CPU {cpu_description()}, {torch.get_num_threads()} threads)")
         result.update(report_before=before, report_after=after)
+    if is_main:
+        write_run_report(out)
     # end the process group together: a rank that exits alone gets the others killed mid-teardown
     accelerator.wait_for_everyone()
     close = getattr(result.get("generator"), "close", None)
