@@ -209,20 +209,25 @@ def test_resume_with_dynamic_sampling_equals_uninterrupted(tmp_path, monkeypatch
     assert [m["reward/total"] for m in b] == [m["reward/total"] for m in a]
 
 
-def test_two_process_ddp_ranks_agree_on_rounds(tmp_path):
+def test_two_processes_agree_on_rounds_under_ddp_and_fsdp2(tmp_path):
     from launching import launch_two_cpu_processes
 
-    result = launch_two_cpu_processes("ddp_dynamic_sampling.py", tmp_path)
+    result = launch_two_cpu_processes("ddp_dynamic_sampling.py", tmp_path, "ddp", "fsdp2")
     assert result.returncode == 0, result.stderr[-4000:]
-    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
-    assert rank0["world"] == rank1["world"] == 2
-    # training blocks (the held-out evals draw no training prompts): step 1 takes blocks 1 and 2 on both ranks
-    # although rank 1 had its 2 informative groups after block 1; step 2 takes block 3
-    assert rank0["blocks"] == rank1["blocks"] == [1, 2, 3]
-    # batch-std advantages see both ranks' rewards: 2 ranks x 2 prompts x 4 completions per step
-    assert rank0["seen_rows"] == rank1["seen_rows"] == [16, 16]
-    for name, tensor in rank0["state"].items():
-        assert torch.equal(tensor, rank1["state"][name]), f"{name} differs between ranks"
-    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [m["dynamic_sampling/rounds"] for m in lines] == [2, 1]
-    assert lines[0]["dynamic_sampling/discarded_groups"] == 2 and lines[0]["dynamic_sampling/kept_groups"] == 4
+    runs = {(s, r): torch.load(tmp_path / f"{s}.rank{r}.pt", weights_only=False) for s in ("ddp", "fsdp2")
+            for r in (0, 1)}
+    for (strategy, rank), run in runs.items():
+        assert run["world"] == 2
+        # training blocks (the held-out evals draw no training prompts): step 1 takes blocks 1 and 2 on both
+        # ranks although rank 1 had its 2 informative groups after block 1; step 2 takes block 3
+        assert run["blocks"] == [1, 2, 3], (strategy, rank)
+        # batch-std advantages see both ranks' rewards: 2 ranks x 2 prompts x 4 completions per step
+        assert run["seen_rows"] == [16, 16], (strategy, rank)
+    for strategy in ("ddp", "fsdp2"):
+        rank0, rank1 = runs[strategy, 0]["policy"], runs[strategy, 1]["policy"]
+        assert all(torch.equal(rank0[k], rank1[k]) for k in rank0), f"{strategy}: ranks differ"
+        lines = runs[strategy, 0]["metrics"]
+        assert [m["dynamic_sampling/rounds"] for m in lines] == [2, 1]
+        assert lines[0]["dynamic_sampling/discarded_groups"] == 2 and lines[0]["dynamic_sampling/kept_groups"] == 4
+    ddp, fsdp2 = runs["ddp", 0]["policy"], runs["fsdp2", 0]["policy"]
+    assert max(float((ddp[k] - fsdp2[k]).abs().max()) for k in ddp) < 1e-5  # FSDP2 trains like DDP here too
