@@ -114,3 +114,24 @@ def test_recording_generator_keeps_rollouts_not_greedy_calls():
     recorder.generate([[1], [2]], SamplingParams(n=4, temperature=1.0, max_new_tokens=4))
     assert [r["call"] for r in recorder.rollouts] == [1, 1, 2, 2]
     assert recorder.rollouts[0]["question"] == "Compute 1 + 2. Assistant:" and recorder.name == "echo"
+
+
+def test_embedded_aha_is_a_model_name_the_config_accepts():
+    from zero_rl.config import ConfigError
+    from zero_rl.models import embedded_variant_recipe
+    from zero_rl.preflight import check_model
+
+    assert isinstance(embedded_variant_recipe("embedded:aha"), AhaRecipe)
+    check_model("embedded:aha")  # built on first use, like the default: nothing to find beforehand
+    with pytest.raises(ConfigError, match="embedded:nope"):
+        check_model("embedded:nope")
+
+
+def test_aha_recipe_file_names_the_variant():
+    from zero_rl.aha_experiment import DEFAULT_RECIPE
+    from zero_rl.config import load_config
+
+    config = load_config(str(DEFAULT_RECIPE))
+    assert config.model.name_or_path == "embedded:aha"
+    assert config.task.options == {k: v for k, v in TASK_OPTIONS.items()}
+    assert config.algorithm.beta == 0.0 and config.algorithm.loss_aggregation == "seq_mean_token_sum_norm"

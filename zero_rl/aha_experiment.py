@@ -144,7 +144,7 @@ def run_seed(seed: int, base_path: Path, recipe: Path, out: Path, sets, args, lo
 
     run_dir = out / f"seed{seed}"
     overrides = [f"model.name_or_path={base_path}", f"run.seed={seed}", f"run.output_dir={run_dir}",
-                 "run.progress=false"] + (([f"run.steps={args.steps}"]) if args.steps else [])
+                 "run.progress=false"] + (([f"run.steps={args.steps}"]) if args.steps else []) + list(args.set)
     config = load_config(str(recipe), overrides)
     model, tokenizer = load_model_and_tokenizer(str(base_path))
     generator = RecordingGenerator(HFGenerator(model, tokenizer), tokenizer)
@@ -167,6 +167,15 @@ def run_seed(seed: int, base_path: Path, recipe: Path, out: Path, sets, args, lo
     (run_dir / "result.json").write_text(json.dumps(result, indent=2))
     log(f"seed {seed}: trained in {train_s:.0f} s; rollout length {result['length']['start']:.1f} -> "
         f"{result['length']['end']:.1f}; hard greedy {_share(evaluation['5 operands']['correct']):.1%}")
+    return result
+
+
+def load_result(out: Path, seed: int) -> dict:
+    """A seed's saved result (OUT/seedN/result.json), pass@k keys back to integers."""
+    result = json.loads((out / f"seed{seed}" / "result.json").read_text())
+    sampled = result["eval"]["sampled"]
+    sampled["pass@k"] = {int(k): v for k, v in sampled["pass@k"].items()}
+    print(f"seed {seed}: reusing {out / f'seed{seed}' / 'result.json'}", flush=True)
     return result
 
 
@@ -257,6 +266,10 @@ def main(argv=None) -> None:
     parser.add_argument("--base", default=None, help="a built aha base model folder (default: build or reuse "
                                                      "the cached one)")
     parser.add_argument("--steps", type=int, default=0, help="override run.steps")
+    parser.add_argument("--reuse", action="store_true", help="reuse a seed's OUT/seedN/result.json when present "
+                                                               "(summarise finished runs without training again)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="more config overrides for every seed, e.g. optim.lr=1e-4")
     parser.add_argument("--hard-size", type=int, default=300, help="held-out 5-operand problems (greedy)")
     parser.add_argument("--level-size", type=int, default=200, help="held-out 3- and 4-operand problems")
     parser.add_argument("--passk-size", type=int, default=100, help="hard problems sampled for pass@k")
@@ -297,7 +310,8 @@ def main(argv=None) -> None:
     base_s = time.time() - started - build_s
     print(f"base: built/found in {build_s:.0f} s, evaluated in {base_s:.0f} s; hard control greedy "
           f"{_share(base['control']['5 operands']['correct']):.1%}", flush=True)
-    runs = [run_seed(seed, base_path, Path(args.recipe), out, sets, args) for seed in args.seeds]
+    runs = [load_result(out, seed) if args.reuse and (out / f"seed{seed}" / "result.json").exists()
+            else run_seed(seed, base_path, Path(args.recipe), out, sets, args) for seed in args.seeds]
     summary = summarize_runs(base, runs, args.ks)
     summary.update(base_build_s=build_s, base_eval_s=base_s, total_s=time.time() - started,
                    cpu=cpu_description(), threads=torch.get_num_threads(),
