@@ -135,3 +135,26 @@ def test_aha_recipe_file_names_the_variant():
     assert config.model.name_or_path == "embedded:aha"
     assert config.task.options == {k: v for k, v in TASK_OPTIONS.items()}
     assert config.algorithm.beta == 0.0 and config.algorithm.loss_aggregation == "seq_mean_token_sum_norm"
+
+
+def test_summarize_runs_pairs_each_seed_with_the_control():
+    from zero_rl.aha_experiment import print_summary, summarize_runs
+
+    def level(correct, length=10.0):
+        return {"correct": correct, "length": length}
+
+    sampled = {"pass@k": {1: 0.1, 2: 0.2}, "mean_length": 20.0}
+    base = {"control": {"5 operands": level([False] * 4), "sampled": sampled},
+            "plain": {"5 operands": {"correct": [False, False, False, True]}}}
+    runs = [{"seed": s, "length": {"start": 10, "end": 25, "ratio": 2.5},
+             "eval": {"5 operands": level(c, 30.0), "sampled": dict(sampled, **{"pass@k": {1: 0.5, 2: 0.6}})}}
+            for s, c in ((0, [True, True, False, False]), (1, [True, True, True, False]))]
+    summary = summarize_runs(base, runs, [1, 2])
+    row = summary["levels"]["5 operands"]
+    assert row["control_greedy"] == 0.0 and row["base_unprompted_greedy"] == 0.25
+    assert row["rl_greedy_per_seed"] == [0.5, 0.75]
+    assert row["difference_pooled"]["mean"] == pytest.approx(0.625)  # per problem: 1, 1, 0.5, 0
+    assert row["difference_over_seeds_t"]["mean"] == pytest.approx(0.625)
+    lines = []
+    print_summary(summary, lines.append)
+    assert any("+62.5 pts" in line for line in lines)

@@ -291,14 +291,19 @@ def main(argv=None) -> None:
     build_s = time.time() - started
     sets = held_out_sets(args.hard_size, args.level_size)
     base_file = out / "base_eval.json"
-    max_new = json.loads(json.dumps(__import__("yaml").safe_load(open(args.recipe))))["generation"]["max_new_tokens"]
-    if base_file.exists() and json.loads(base_file.read_text()).get("base") == str(base_path):
-        base = json.loads(base_file.read_text())
+    from zero_rl.config import load_config
+
+    max_new = load_config(args.recipe).generation.max_new_tokens
+    base_key = {"base": str(base_path), "max_new_tokens": max_new, "hard_size": args.hard_size,
+                "level_size": args.level_size, "passk_size": args.passk_size, "passk_n": args.passk_n}
+    saved = json.loads(base_file.read_text()) if base_file.exists() else {}
+    if all(saved.get(key) == value for key, value in base_key.items()):  # the same base, sets and sampling
+        base = saved
     else:
         model, tokenizer = load_model_and_tokenizer(str(base_path))
         model.eval()
         generator = HFGenerator(model, tokenizer)
-        base = {"base": str(base_path),
+        base = {**base_key,
                 "control": evaluate_model(generator, tokenizer, sets, max_new, CONTROL_SUFFIX, args.passk_size,
                                           args.passk_n, args.ks, 999),
                 "plain": {name: {"correct": [bool(r["correct"]) for r in
