@@ -65,6 +65,10 @@ class BaseModelRecipe:
     def key(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
+    def document(self, rng: random.Random) -> str:
+        """One pretraining document; a recipe variant with another corpus overrides this (see zero_rl.aha)."""
+        return corpus_document(rng, self)
+
 
 # ---------------------------------------------------------------- corpus
 
@@ -227,7 +231,7 @@ def tokenizer_digest(tokenizer) -> str:
 def initial_model_and_tokenizer(recipe: BaseModelRecipe):
     """The recipe's tokenizer and untrained model, and the corpus generator's state after the tokenizer's sample."""
     rng = random.Random(recipe.seed)
-    tokenizer = build_tokenizer([corpus_document(rng, recipe) for _ in range(5000)], recipe.vocab_size)
+    tokenizer = build_tokenizer([recipe.document(rng) for _ in range(5000)], recipe.vocab_size)
     model = build_model(len(tokenizer), recipe.hidden_size, recipe.intermediate_size, recipe.num_layers,
                         recipe.num_heads, recipe.num_kv_heads, eos_token_id=tokenizer.eos_token_id, seed=recipe.seed)
     return model, tokenizer, rng
@@ -246,7 +250,7 @@ def pretrain_steps(model, tokenizer, rng: random.Random, recipe: BaseModelRecipe
     for step in range(steps):
         need = recipe.batch_size * (recipe.seq_len + 1)
         while len(buffer) < need:
-            docs = [corpus_document(rng, recipe) for _ in range(256)]
+            docs = [recipe.document(rng) for _ in range(256)]
             for ids in tokenizer(docs, add_special_tokens=False)["input_ids"]:
                 buffer.extend(ids + [eos])
         chunk = torch.tensor(buffer[:need]).view(recipe.batch_size, recipe.seq_len + 1)

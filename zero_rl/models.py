@@ -38,13 +38,27 @@ def _holder(lock) -> str:
     return lock.read().strip() or "?"
 
 
+EMBEDDED_VARIANTS = {"embedded:aha": ("zero_rl.aha", "AhaRecipe")}
+"""model.name_or_path values that name a variant of the embedded base model (module, recipe class)."""
+
+
+def embedded_variant_recipe(name: str):
+    import importlib
+
+    module, cls = EMBEDDED_VARIANTS[name]
+    return getattr(importlib.import_module(module), cls)()
+
+
 def load_model_and_tokenizer(name_or_path: str | None = None, dtype: str = "float32", progress: bool = True,
                              log=print):
-    """(model, tokenizer). None builds the embedded tiny base model once and reuses it from the cache."""
+    """(model, tokenizer). None builds the embedded tiny base model once and reuses it from the cache; a key of
+    EMBEDDED_VARIANTS ("embedded:aha") builds that variant the same way."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if name_or_path is None:
         name_or_path = str(embedded_base_model_once(progress=progress, log=log))
+    elif name_or_path in EMBEDDED_VARIANTS:
+        name_or_path = str(embedded_base_model_once(embedded_variant_recipe(name_or_path), progress=progress, log=log))
     torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     if tokenizer.pad_token_id is None:

@@ -107,7 +107,9 @@ def _hub_reachable(timeout_s: float = 3.0) -> str | None:
 
 def check_model(name_or_path: str | None) -> None:
     """A local folder must exist and hold config.json; a hub name must be cached or the hub reachable."""
-    if name_or_path is None:
+    from zero_rl.models import EMBEDDED_VARIANTS
+
+    if name_or_path is None or name_or_path in EMBEDDED_VARIANTS:
         return
     path = Path(name_or_path).expanduser()
     if path.exists():
