@@ -156,6 +156,15 @@ class AlgorithmConfig:
     """PPO: > 0 makes kl_reward_coef adaptive (Ziegler et al. 2019): it moves toward this per-token KL."""
     kl_horizon: int = 10000
     """PPO: the adaptive KL controller's horizon, in samples."""
+    # ---- online DPO (zero_rl/dpo.py)
+    dpo_beta: float = 0.1
+    """online_dpo: beta of the DPO loss (strength of the frozen reference); IPO's margin target is 1 / (2 beta)."""
+    dpo_loss: str = "sigmoid"
+    """online_dpo: sigmoid (DPO) or ipo."""
+    dpo_length_normalize: bool = False
+    """online_dpo: mean instead of sum of the completion's token log-probs (length-normalised DPO / IPO)."""
+    dpo_pairs_per_group: int = 1
+    """online_dpo: pairs per group (k-th best vs k-th worst; pairs with equal rewards are skipped)."""
 
     def __post_init__(self):
         from zero_rl.advantages import ADVANTAGES
@@ -184,9 +193,12 @@ class AlgorithmConfig:
         _check(self.beta >= 0, f"algorithm.beta must be >= 0, got {self.beta}")
         _check(self.update_epochs >= 1, f"algorithm.update_epochs must be >= 1, got {self.update_epochs}")
         _check(self.std_eps > 0, f"algorithm.std_eps must be > 0, got {self.std_eps}")
+        _check(self.dpo_beta > 0, f"algorithm.dpo_beta must be > 0, got {self.dpo_beta}")
+        _one_of("algorithm.dpo_loss", self.dpo_loss, {"sigmoid", "ipo"})
+        _check(self.dpo_pairs_per_group >= 1, f"algorithm.dpo_pairs_per_group must be >= 1, got {self.dpo_pairs_per_group}")
 
 
-ALGORITHMS = ("grpo", "ppo")
+ALGORITHMS = ("grpo", "ppo", "online_dpo")
 
 
 @dataclass
@@ -300,6 +312,23 @@ class RunConfig:
 
 
 @dataclass
+class RewardModelConfig:
+    """A learned reward model as one more reward term (zero_rl/reward_model.py); off while name_or_path is null."""
+
+    name_or_path: str | None = None
+    """Folder or hub name of an AutoModelForSequenceClassification with num_labels=1 (`zero-rl train-rm` makes one)."""
+    weight: float = 1.0
+    """Weight of its score in the total reward (logged as reward/reward_model)."""
+    batch_size: int = 32
+    """Prompt + completion texts scored per forward, on the trainer's device."""
+    normalize: bool = False
+    """Standardise the scores over the step's batch (mean 0, std 1) before weighting."""
+
+    def __post_init__(self):
+        _check(self.batch_size >= 1, f"reward_model.batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -308,6 +337,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    reward_model: RewardModelConfig = field(default_factory=RewardModelConfig)
 
     def __post_init__(self):
         _check(self.generation.group_size >= 2 or self.algorithm.name == "ppo",

@@ -10,6 +10,7 @@ step's prompts and keeps its own generator.
 
 import copy
 import math
+from functools import partial
 import random
 import time
 from pathlib import Path
@@ -29,6 +30,9 @@ from zero_rl.losses import adaptive_kl_coef, kl_k1, masked_mean
 from zero_rl.metrics import RunLog, truncate_for_resume
 from zero_rl.scoring import score_inline
 from zero_rl.update import policy_update, rollout_logprobs
+from zero_rl.dpo import online_dpo_update  # online DPO (algorithm.name: online_dpo)
+from zero_rl.process_rewards import grpo_process_advantages, step_rewards, token_rewards_BT  # process rewards
+from zero_rl.reward_model import RewardModelTerm  # learned reward model term (config section reward_model)
 
 NO_SIGNAL_WARN_STEPS = 5
 """Consecutive steps in which every group had equal rewards (so nothing was learned) before a warning."""
@@ -120,7 +124,8 @@ def rollout_params(config: TrainConfig, seed: int) -> SamplingParams:
                           max_new_tokens=gen.max_new_tokens, stop=list(gen.stop), seed=seed)
 
 
-def ppo_advantages(critic, batch, rewards_B, model, ref_model, kl_coef: float, config, accelerator) -> tuple:
+def ppo_advantages(critic, batch, rewards_B, model, ref_model, kl_coef: float, config, accelerator,
+                   token_rewards_BT=None) -> tuple:
     """PPO's advantage step: the critic's values, the outcome reward on the last token (minus kl_coef * k1 per
     token when the KL is in the reward), GAE with the critic's lambda for the returns and the actor's lambda
     (decoupled, or length-adaptive) for the advantages, whitened over all ranks' valid tokens.
@@ -129,6 +134,8 @@ def ppo_advantages(critic, batch, rewards_B, model, ref_model, kl_coef: float, c
     mask_BT = batch.completion_mask_BT
     values_BT = critic.values(batch)
     rewards_BT = outcome_rewards_BT(rewards_B, mask_BT)
+    if token_rewards_BT is not None:  # process rewards: each step's reward on its last token
+        rewards_BT = rewards_BT + token_rewards_BT * mask_BT
     observed_kl, metrics = None, {}
     if alg.kl_reward_coef > 0:
         kl_BT = kl_k1(rollout_logprobs(model, batch, config, accelerator),
@@ -241,6 +248,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         model.gradient_checkpointing_enable()
     ppo = config.algorithm.name == "ppo"
     needs_reference = config.algorithm.beta > 0 or config.algorithm.kl_reward_coef > 0
+    needs_reference = needs_reference or config.algorithm.name == "online_dpo"
     ref_model = copy.deepcopy(model).eval().requires_grad_(False) if needs_reference else None
 
     optim = config.optim
@@ -262,6 +270,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     generator = generator or build_generator(config.generation.backend, policy, tokenizer, config.generation, say)
     use_tis = generator.name == "vllm" and config.generation.importance_correction
     scorer = _Scorer(config.task)
+    reward_model = RewardModelTerm.from_config(config.reward_model, accelerator.device)
     advantage_fn = get_advantage_fn(config.algorithm.advantage)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     group_size = config.generation.group_size
@@ -299,17 +308,28 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
 
         scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
                         task.rewards)
+        if reward_model is not None:
+            scores = reward_model.add_to(scores, [task.prompt(examples_P[c.prompt_index]) for c in completions],
+                                         [c.text for c in completions])
         rewards_B = torch.tensor(scores.total_B, dtype=torch.float)
         scored = time.time()
 
         zero_std_P = zero_std_groups(rewards_B, group_size)
         batch = build_batch(prompt_ids, completions, pad_id)
+        steps_B = step_rewards(scores, task.rewards, completions, tokenizer)  # None unless a reward scored steps
         if critic is None:
             advantages = advantage_fn(rewards_B, group_size, std_eps=config.algorithm.std_eps)  # [B]
             advantage_metrics = {"advantages/mean": float(advantages.mean()), "advantages/std": float(advantages.std())}
         else:
             advantages, returns_BT, values_BT, observed_kl, advantage_metrics = ppo_advantages(  # [B, T]
-                critic, batch, rewards_B, model, ref_model, kl_coef, config, accelerator)
+                critic, batch, rewards_B, model, ref_model, kl_coef, config, accelerator,
+                token_rewards_BT=None if steps_B is None else token_rewards_BT(steps_B, batch.completion_width))
+        if steps_B is not None and critic is None:  # GRPO's process supervision (DeepSeekMath 4.1.3)
+            if config.algorithm.name == "online_dpo":
+                raise ConfigError(f"algorithm.name=online_dpo ranks completions by one total reward, but reward(s) "
+                                  f"{', '.join(scores.steps)} returned step scores; use grpo or ppo with them")
+            advantages, zero_std_P, advantage_metrics = grpo_process_advantages(
+                rewards_B, steps_B, group_size, batch.completion_mask_BT, advantage_fn, config.algorithm.std_eps)
         valued = time.time()
         keep_B = torch.ones(len(batch))
         if config.algorithm.drop_zero_std_groups and critic is None:
@@ -322,7 +342,10 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         update_metrics = {}
         if critic is None or step > config.critic.warmup_steps:  # critic warm-up: only the critic learns
             kl_loss_ref = ref_model if config.algorithm.beta > 0 else None  # (PPO may hold it for the reward)
-            update_metrics = policy_update(model, kl_loss_ref, optimizer, batch, advantages,
+            update = policy_update
+            if config.algorithm.name == "online_dpo":  # pairs from each group's rewards, DPO loss vs the reference
+                update, kl_loss_ref, advantages = partial(online_dpo_update, group_size=group_size), ref_model, rewards_B
+            update_metrics = update(model, kl_loss_ref, optimizer, batch, advantages,
                                            batch.completion_mask_BT * keep_B.unsqueeze(1), config, accelerator,
                                            use_tis)
             scheduler.step()
