@@ -136,7 +136,19 @@ def eval_main(argv: list) -> int:
     return evaluate.cli_main(argv)
 
 
-COMMANDS = {"train": train_main, "eval": eval_main, "tasks": tasks_main}
+def train_rm_main(argv: list) -> int:
+    from zero_rl.commands.train_rm import main
+
+    return main(argv)
+
+
+def dpo_main(argv: list) -> int:
+    from zero_rl.commands.dpo import main
+
+    return main(argv)
+
+
+COMMANDS = {"train": train_main, "eval": eval_main, "tasks": tasks_main, "train-rm": train_rm_main, "dpo": dpo_main}
 
 
 def main(argv: list | None = None) -> int:
@@ -145,10 +157,12 @@ def main(argv: list | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"zero-rl: unknown command {argv[0]!r}", file=sys.stderr)
-        print("usage: zero-rl {train,eval,tasks} ...\n"
+        print("usage: zero-rl {train,eval,tasks,train-rm,dpo} ...\n"
               "  train  GRPO or PPO training (no arguments: embedded tiny base model on arithmetic, on CPU)\n"
               "  eval   pass@k / maj@k / mean@k of a model on held-out sets\n"
               "  tasks  list registered tasks (-v: with their options)\n"
+              "  train-rm  train a reward model on preference pairs (Bradley-Terry)\n"
+              "  dpo    offline DPO from a preference file\n"
               "`zero-rl <command> --help` for each command's flags and defaults.")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     return COMMANDS[argv[0]](argv[1:])

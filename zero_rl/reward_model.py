@@ -135,7 +135,7 @@ def train_reward_model(model, tokenizer, train_pairs: list, eval_pairs: list, ep
             if max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             correct += int((chosen_N > rejected_N).sum())
         model.eval()
         metrics = {"epoch": epoch, "train/loss": sum(losses) / len(losses),
