@@ -118,3 +118,34 @@ def test_train_rm_command(tmp_path, causal_dir):
     assert model.config.num_labels == 1
     assert main(["train-rm", "--data", str(tmp_path / "missing.jsonl"), "--model", str(causal_dir),
                  "--output-dir", str(out)]) == 2
+
+
+@pytest.mark.parametrize("completion,separator,ends", [
+    ("a = b = c", " = ", [1, 5, 9]),
+    ("abc", " = ", [3]),  # no separator: one step, the whole completion
+    ("a = b = ", " = ", [1, 5, 8]),  # ends on a separator: the end is still a step
+    (" = a", " = ", [4]),  # an empty first step is skipped
+    ("", "\n\n", [0]),
+    ("step one\n\nstep two", "\n\n", [8, 18]),
+])
+def test_step_ends(completion, separator, ends):
+    from zero_rl.reward_model import step_ends
+
+    assert step_ends(completion, separator) == ends
+
+
+def test_learned_prm_hook_gives_step_scores(causal_dir):
+    """Process mode: each prefix ending at a step is scored by the model; the steps go to scores.steps (weighted)
+    and leave the outcome total alone."""
+    model, tokenizer = load_reward_model(str(causal_dir))
+    term = RewardModelTerm(model, tokenizer, weight=0.5, batch_size=4, process_separator=" = ")
+    prompts, completions = ["Compute 1 + 2."] * 2, [" 1 + 2 = 3", " 3"]
+    scores = Scores(total_B=[1.0, 0.0], components={"accuracy": [1.0, 0.0]})
+    term.add_to(scores, prompts, completions)
+    assert scores.total_B == [1.0, 0.0]
+    prefixes = ["Compute 1 + 2. 1 + 2", "Compute 1 + 2. 1 + 2 = 3", "Compute 1 + 2. 3"]
+    expected = sequence_scores(model, tokenizer, prefixes, batch_size=1).tolist()
+    steps = scores.steps[COMPONENT]
+    assert [end for end, _ in steps[0]] == [6, 10] and [end for end, _ in steps[1]] == [2]
+    assert [v for s in steps for _, v in s] == pytest.approx([0.5 * e for e in expected], abs=1e-5)
+    assert scores.components[COMPONENT] == pytest.approx([(expected[0] + expected[1]) / 2, expected[2]], abs=1e-5)

@@ -323,9 +323,13 @@ class RewardModelConfig:
     """Prompt + completion texts scored per forward, on the trainer's device."""
     normalize: bool = False
     """Standardise the scores over the step's batch (mean 0, std 1) before weighting."""
+    process_separator: str | None = None
+    """Learned process reward model: score each prefix ending before this separator (and the whole completion)
+    as step scores (process rewards) instead of one score per completion; null: one score."""
 
     def __post_init__(self):
         _check(self.batch_size >= 1, f"reward_model.batch_size must be >= 1, got {self.batch_size}")
+        _check(self.process_separator != "", "reward_model.process_separator must be a non-empty string or null")
 
 
 @dataclass

@@ -4,6 +4,10 @@
   one logit is the score. It runs batched on the trainer's device (not in the CPU scorer pool: a model per
   worker process would not fit), optionally standardised over the step's batch, and joins the task's rewards as
   the component `reward_model` with its weight (logged as reward/reward_model like any reward).
+- The same term as a learned process reward model (PRM): with `process_separator`, the completion is cut into
+  steps at each separator and the model scores every prefix prompt + completion[:end of step]; the scores are
+  step scores (zero_rl/process_rewards.py: GRPO's process advantage, PPO's token rewards), the hook for a PRM
+  trained to score partial solutions (Math-Shepherd, PRM800K style).
 - `bradley_terry_loss`: -log sigmoid(r(chosen) - r(rejected)), the pairwise loss of InstructGPT's reward model
   (Ouyang et al. 2022); `train_reward_model` fits it on preference pairs and reports held-out pairwise accuracy
   (`zero-rl train-rm`).
@@ -57,9 +61,13 @@ class RewardModelTerm:
     """The reward model as a reward term: `add_to(scores, prompts, completions)` returns the Scores with the
     component `reward_model` (weight x score, standardised first when `normalize`) added to total_B."""
 
-    def __init__(self, model, tokenizer, weight: float = 1.0, batch_size: int = 32, normalize: bool = False):
+    def __init__(self, model, tokenizer, weight: float = 1.0, batch_size: int = 32, normalize: bool = False,
+                 process_separator: str | None = None):
         self.model, self.tokenizer = model.eval().requires_grad_(False), tokenizer
         self.weight, self.batch_size, self.normalize = weight, batch_size, normalize
+        if process_separator == "":
+            raise ValueError("reward_model.process_separator must be a non-empty string or null")
+        self.process_separator = process_separator
         _set_padding(self.model, tokenizer)
 
     @classmethod
@@ -68,7 +76,8 @@ class RewardModelTerm:
         if not config.name_or_path:
             return None
         model, tokenizer = load_reward_model(config.name_or_path, device)
-        return cls(model, tokenizer, config.weight, config.batch_size, config.normalize)
+        return cls(model, tokenizer, config.weight, config.batch_size, config.normalize,
+                   getattr(config, "process_separator", None))
 
     def scores(self, prompts: list, completions: list) -> list:
         raw_N = sequence_scores(self.model, self.tokenizer, [p + c for p, c in zip(prompts, completions)],
@@ -77,13 +86,50 @@ class RewardModelTerm:
             raw_N = (raw_N - raw_N.mean()) / (raw_N.std() + 1e-6)
         return raw_N.tolist()
 
+    def step_scores(self, prompts: list, completions: list) -> list:
+        """Process mode: per completion, ((end_char_offset, score), ...) with a step ending before each separator
+        and one at the end (a completion without a separator is one step)."""
+        texts, owners = [], []
+        for row, (prompt, completion) in enumerate(zip(prompts, completions)):
+            for end in step_ends(completion, self.process_separator):
+                texts.append(prompt + completion[:end])
+                owners.append((row, end))
+        raw_N = sequence_scores(self.model, self.tokenizer, texts, self.batch_size).cpu()
+        if self.normalize and len(raw_N) > 1:
+            raw_N = (raw_N - raw_N.mean()) / (raw_N.std() + 1e-6)
+        out = [[] for _ in completions]
+        for (row, end), value in zip(owners, raw_N.tolist()):
+            out[row].append((end, value))
+        return [tuple(steps) for steps in out]
+
     def add_to(self, scores, prompts: list, completions: list):
         if COMPONENT in scores.components:
             raise ValueError(f"the task already has a reward named {COMPONENT!r}; rename it to use reward_model")
+        if self.process_separator is not None:  # step scores, weighted here (the task's weights do not name it)
+            steps = self.step_scores(prompts, completions)
+            scores.components[COMPONENT] = [sum(v for _, v in s) / len(s) for s in steps]
+            scores.steps[COMPONENT] = [tuple((end, self.weight * v) for end, v in s) for s in steps]
+            return scores
         values = self.scores(prompts, completions)
         scores.components[COMPONENT] = values
         scores.total_B = [total + self.weight * value for total, value in zip(scores.total_B, values)]
         return scores
+
+
+def step_ends(completion: str, separator: str) -> list:
+    """End offsets of the steps of `completion` cut at `separator` (each step ends where a separator starts;
+    empty steps are skipped), and always the completion's end: "a = b = c", " = " -> [1, 5, 9]."""
+    ends, start = [], 0
+    while True:
+        found = completion.find(separator, start)
+        if found < 0:
+            break
+        if completion[start:found].strip():
+            ends.append(found)
+        start = found + len(separator)
+    if not ends or ends[-1] != len(completion):
+        ends.append(len(completion))
+    return ends
 
 
 # ---------------------------------------------------------------- training (zero-rl train-rm)
