@@ -1,7 +1,7 @@
 """Process reward vs outcome reward on the quickstart: GRPO on the embedded base model and the arithmetic task,
 once with the outcome rewards only (accuracy + format) and once with the arithmetic step reward added
 (task.options.step_weight, zero_rl/rewards/arithmetic_steps.py), for each seed; held-out greedy accuracy every
-`--eval-every` steps. Prints, per run, the first step at which held-out greedy accuracy reached `--target`
+`--eval-every` steps (`--variants online_dpo`: the same with online DPO instead of GRPO). Prints, per run, the first step at which held-out greedy accuracy reached `--target`
 (steps to 90 %), and the final accuracy.
 
     OMP_NUM_THREADS=1 python bench/process_vs_outcome.py [--out runs/process_vs_outcome] [--seeds 0 1]
@@ -23,7 +23,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-VARIANTS = {"outcome": [], "process": ["task.options.step_weight=0.5"]}
+VARIANTS = {"outcome": [], "process": ["task.options.step_weight=0.5"],
+            "online_dpo": ["algorithm.name=online_dpo"], "online_dpo_pairs2": ["algorithm.name=online_dpo",
+                                                                               "algorithm.dpo_pairs_per_group=2"]}
+"""What each run adds to the quickstart's config; --variants picks (default: outcome and process)."""
 
 
 def run_one(variant: str, seed: int, out: Path, eval_every: int, overrides: list) -> None:
@@ -52,6 +55,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--target", type=float, default=0.9)
     parser.add_argument("--parallel", type=int, default=1)
+    parser.add_argument("--variants", nargs="+", default=["outcome", "process"], choices=list(VARIANTS))
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--summary", action="store_true", help="only print the summary of finished runs")
     parser.add_argument("overrides", nargs="*")
@@ -61,7 +65,7 @@ def main() -> None:
         variant, seed = args.one
         run_one(variant, int(seed), out / f"{variant}-seed{seed}", args.eval_every, args.overrides)
         return
-    jobs = [(variant, seed) for seed in args.seeds for variant in VARIANTS]
+    jobs = [(variant, seed) for seed in args.seeds for variant in args.variants]
     if not args.summary:
         running = []
         for variant, seed in jobs:
