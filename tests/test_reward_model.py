@@ -149,3 +149,12 @@ def test_learned_prm_hook_gives_step_scores(causal_dir):
     assert [end for end, _ in steps[0]] == [6, 10] and [end for end, _ in steps[1]] == [2]
     assert [v for s in steps for _, v in s] == pytest.approx([0.5 * e for e in expected], abs=1e-5)
     assert scores.components[COMPONENT] == pytest.approx([(expected[0] + expected[1]) / 2, expected[2]], abs=1e-5)
+
+
+def test_preflight_checks_the_reward_model_path(tmp_path, no_model):
+    from zero_rl.config import ConfigError, build_config
+    from zero_rl.preflight import preflight
+
+    config = build_config({}, [f"run.output_dir={tmp_path / 'run'}", f"reward_model.name_or_path={tmp_path / 'nope'}"])
+    with pytest.raises(ConfigError, match="reward_model.name_or_path=.*no such local folder"):
+        preflight(config)
