@@ -190,3 +190,22 @@ def test_online_dpo_on_the_training_loop_raises_the_margin(tmp_path):
     assert last > first + 0.1  # the verifier's reward rose
     after = preference_margins(model, initial, tokenizer, held, config)
     assert after["margin"] > 0 and after["accuracy"] > 0.5, after
+
+
+def test_online_dpo_under_two_process_ddp(tmp_path):
+    """Two ranks, each with its own prompts and pairs, end with identical, changed parameters."""
+    from launching import launch_two_cpu_processes
+
+    result = launch_two_cpu_processes("ddp_train_dpo.py", tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=False)
+    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=False)
+    assert rank0["world"] == rank1["world"] == 2
+    initial, _ = build_tiny_random(seed=3)
+    changed = False
+    for name, tensor in rank0["state"].items():
+        assert torch.equal(tensor, rank1["state"][name]), f"{name} differs between ranks"
+        changed |= not torch.equal(tensor, initial.state_dict()[name])
+    assert changed
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [1, 2] and all(m["dpo/pairs"] >= 1 for m in metrics)

@@ -10,9 +10,9 @@ step's prompts and keeps its own generator.
 
 import copy
 import math
-from functools import partial
 import random
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
