@@ -209,3 +209,20 @@ def test_online_dpo_under_two_process_ddp(tmp_path):
     assert changed
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [1, 2] and all(m["dpo/pairs"] >= 1 for m in metrics)
+
+
+def test_dpo_command(tmp_path):
+    from zero_rl.cli import main
+
+    model_dir = tmp_path / "tiny"
+    build_tiny_random(model_dir, seed=0)
+    data = tmp_path / "prefs.jsonl"
+    data.write_text("\n".join(json.dumps(row) for row in PLANTED))
+    out = tmp_path / "dpo"
+    assert main(["dpo", "--data", str(data), "--model", str(model_dir), "--output-dir", str(out), "run.steps=3",
+                 "run.prompts_per_step=4", "algorithm.dpo_loss=ipo"]) == 0
+    lines = [json.loads(line) for line in (out / "dpo.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines] == [1, 2, 3] and "eval/accuracy" in lines[-1]
+    assert (out / "config.json").is_file()
+    assert main(["dpo", "--data", str(tmp_path / "missing.jsonl"), "--output-dir", str(out)]) == 2
+    assert main(["dpo", "--data", str(data), "--output-dir", str(out), "algorithm.dpo_loss=hinge"]) == 2

@@ -167,6 +167,8 @@ def load_preferences(path: str | Path) -> list:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as error:
                     raise ValueError(f"{path}: line {number} is not JSON ({error.msg})") from None
+    elif path.endswith((".json", ".jsonl")) or path.startswith((".", "/", "~")) and not Path(path).is_dir():
+        raise ValueError(f"preference file {path}: no such file (expected JSONL rows with prompt, chosen, rejected)")
     else:
         from datasets import load_dataset
 
