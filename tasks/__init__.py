@@ -20,9 +20,14 @@ TASKS = {
 
 
 def get_task(name: str, **options):
+    """The task built with its own options, then the options every task takes (zero_rl/task_options.py)."""
+    from zero_rl.task_options import apply_common, split_common
+
     if name not in TASKS:
         raise KeyError(f"unknown task {name!r}; registered tasks: {', '.join(sorted(TASKS))}")
+    own, common = split_common(options)
     try:
-        return TASKS[name](**options)
+        task = TASKS[name](**own)
     except TypeError as error:
         raise ValueError(f"task {name!r}: bad options {options}: {error}") from error
+    return apply_common(task, **common)

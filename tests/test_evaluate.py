@@ -257,6 +257,9 @@ def test_cli_end_to_end_with_a_tiny_model(tiny_model_dir, tmp_path, capsys):
     (["--task", "arithmetic", "--task-option", "gsm8k.seed=1"], "not among the tasks"),
     (["--task", "arithmetic", "--task-option", "seed"], "expected KEY=VALUE"),
     (["--task", "arithmetic,amc23", "--task-option", "amc23.source=/nowhere/amc.jsonl"], "no such file"),
+    (["--model", "./no/such/model"], "no such local folder"),
+    (["--reward-workers", "-1"], "--reward-workers >= 0"),
+    (["--reward-timeout", "0"], "--reward-timeout > 0"),
 ])
 def test_cli_rejects_bad_arguments(argv, message, capsys):
     assert cli_main(argv) == 2
@@ -384,3 +387,44 @@ def test_greedy_eval_in_chunks_equals_one_call():
                           batch_prompts=7)
     assert calls == [20, 7, 7, 6]
     assert whole == chunked and whole["accuracy"] > 0.5
+
+
+class RecordingPool:
+    """A RewardPool that notes when batches are submitted and collected, to check the order of work."""
+
+    def __init__(self, pool, events):
+        self.pool, self.events = pool, events
+
+    def submit(self, *args):
+        self.events.append("submit")
+        return self.pool.submit(*args)
+
+    def collect(self, ticket):
+        self.events.append("collect")
+        return self.pool.collect(ticket)
+
+
+def test_eval_scored_in_a_pool_equals_inline_and_each_batch_is_scored_while_the_next_is_generated():
+    from zero_rl.evaluate import greedy_eval, sample_records
+    from zero_rl.scoring import RewardPool
+
+    task = get_task("arithmetic", test_size=9)
+    generator, tokenizer, examples = scripted(task, 9)
+    events = []
+
+    class Noting(ScriptedGenerator):
+        def generate(self, prompt_ids, params):
+            events.append("generate")
+            return super().generate(prompt_ids, params)
+
+    noting = Noting.__new__(Noting)
+    noting.__dict__.update(generator.__dict__)
+    params = SamplingParams(n=4, temperature=1.0, max_new_tokens=16, seed=0)
+    inline = sample_records(generator, tokenizer, task, examples, params, batch_prompts=4)
+    with RewardPool(workers=2, timeout_s=10.0) as pool:
+        pooled = sample_records(noting, tokenizer, task, examples, params, batch_prompts=4,
+                                pool=RecordingPool(pool, events))
+        assert pooled == inline
+        assert events == ["generate", "submit"] * 3 + ["collect"] * 3  # nothing waits for scores until the end
+        greedy = greedy_eval(generator, tokenizer, task, examples, 16, batch_prompts=4, pool=pool)
+    assert greedy == greedy_eval(generator, tokenizer, task, examples, 16, batch_prompts=4)

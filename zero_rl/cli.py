@@ -124,6 +124,11 @@ def tasks_main(argv: list) -> int:
             for line in inspect.cleandoc(build.__doc__ or "").splitlines():
                 if line.strip():
                     print(" " * 17 + line)
+    if args.verbose:
+        from zero_rl.task_options import COMMON_OPTIONS
+
+        print("every task also takes: " + ", ".join(f"{k}={v!r}" for k, v in COMMON_OPTIONS.items()) +
+              " (zero_rl/task_options.py)")
     return 0
 
 
@@ -134,6 +139,12 @@ def eval_main(argv: list) -> int:
         print("zero-rl eval: not available in this build", file=sys.stderr)
         return 2
     return evaluate.cli_main(argv)
+
+
+def report_main(argv: list) -> int:
+    from zero_rl.commands.report import report_main as main
+
+    return main(argv)
 
 
 def train_rm_main(argv: list) -> int:
@@ -148,7 +159,8 @@ def dpo_main(argv: list) -> int:
     return main(argv)
 
 
-COMMANDS = {"train": train_main, "eval": eval_main, "tasks": tasks_main, "train-rm": train_rm_main, "dpo": dpo_main}
+COMMANDS = {"train": train_main, "eval": eval_main, "tasks": tasks_main, "report": report_main,
+            "train-rm": train_rm_main, "dpo": dpo_main}
 
 
 def main(argv: list | None = None) -> int:
@@ -157,10 +169,11 @@ def main(argv: list | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"zero-rl: unknown command {argv[0]!r}", file=sys.stderr)
-        print("usage: zero-rl {train,eval,tasks,train-rm,dpo} ...\n"
+        print("usage: zero-rl {train,eval,tasks,report,train-rm,dpo} ...\n"
               "  train  GRPO or PPO training (no arguments: embedded tiny base model on arithmetic, on CPU)\n"
               "  eval   pass@k / maj@k / mean@k of a model on held-out sets\n"
               "  tasks  list registered tasks (-v: with their options)\n"
+              "  report the training report of a run folder (report.html; --compare RUN_A RUN_B)\n"
               "  train-rm  train a reward model on preference pairs (Bradley-Terry)\n"
               "  dpo    offline DPO from a preference file\n"
               "`zero-rl <command> --help` for each command's flags and defaults.")

@@ -302,6 +302,9 @@ class RunConfig:
     """Resume from the latest checkpoint in output_dir: model, optimizer, scheduler, RNG, step, data position."""
     progress: bool = True
     """Show a live progress display (metrics are written to metrics.jsonl either way)."""
+    report_to: list = field(default_factory=list)
+    """Experiment trackers that get every metrics.jsonl row too (main process): any of tensorboard, wandb,
+    trackio, mlflow (each an optional extra: pip install 'zero-rl[tensorboard]'); [] = metrics.jsonl only."""
 
     def __post_init__(self):
         _check(self.steps >= 1, f"run.steps must be >= 1, got {self.steps}")
@@ -309,6 +312,10 @@ class RunConfig:
         _check(self.eval_every >= 0, f"run.eval_every must be >= 0, got {self.eval_every}")
         _check(self.save_every >= 0, f"run.save_every must be >= 0, got {self.save_every}")
         _check(self.keep_last >= 0, f"run.keep_last must be >= 0, got {self.keep_last}")
+        from zero_rl.trackers import TRACKERS
+
+        _check(all(name in TRACKERS for name in self.report_to),
+               f"run.report_to={self.report_to!r}: choose any of {', '.join(TRACKERS)} (an empty list: none)")
 
 
 @dataclass
@@ -517,6 +524,7 @@ RESUMABLE_CHANGES = {
 }
 """Fields a resumed run may change: length, evaluation, logging and how the work is laid out. Everything else
 (model, task, sampling, algorithm, optimizer, batch shape, seed) must match the run being resumed."""
+RESUMABLE_CHANGES.add("run.report_to")  # trackers are logging only
 
 
 def resume_differences(saved: dict, new: dict) -> list[str]:

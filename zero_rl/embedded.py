@@ -277,8 +277,24 @@ def fingerprint(recipe: BaseModelRecipe, steps: int = FINGERPRINT_STEPS) -> dict
     return out
 
 
-def pretrain(directory: Path, recipe: BaseModelRecipe, progress: bool = True, log=print) -> None:
-    """Build the tokenizer, generate the corpus, pretrain by next-token prediction, save to `directory`."""
+def pretrain(directory: Path, recipe: BaseModelRecipe, progress: bool = True, log=print,
+             heartbeat_s: float | None = None) -> None:
+    """Build the tokenizer, generate the corpus, pretrain by next-token prediction, save to `directory`.
+    Progress: a live bar in a terminal; otherwise a plain line with step, rate and ETA at least every
+    `heartbeat_s` seconds (zero_rl.progress.HEARTBEAT_S), from the tokenizer build on."""
+    from zero_rl.progress import HEARTBEAT_S, PlainProgress, is_terminal
+
+    live = progress and is_terminal()
+    plain = PlainProgress("pretraining base model:", recipe.steps, interval_s=heartbeat_s or HEARTBEAT_S,
+                          print_fn=log) if progress and not live else None
+    try:
+        _pretrain(directory, recipe, log, live, plain)
+    finally:
+        if plain is not None:
+            plain.close()
+
+
+def _pretrain(directory: Path, recipe: BaseModelRecipe, log, live: bool, plain) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from zero_rl.precision import resolve_precision
@@ -292,18 +308,13 @@ def pretrain(directory: Path, recipe: BaseModelRecipe, progress: bool = True, lo
     columns = [TextColumn("pretraining base model"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), TextColumn("ETA"),
                TimeRemainingColumn()]
-    import sys
-
-    live = progress and sys.stdout.isatty()
     done = []
 
-    def on_step(loss):  # a live bar in a terminal, else a log line every 10 %
+    def on_step(loss):  # a live bar in a terminal, else a plain line every 10 % and the heartbeat in between
         done.append(loss)
         bar.update(task_id, advance=1, loss=loss)
-        if progress and not live and len(done) % max(1, recipe.steps // 10) == 0:
-            rate = len(done) / (time.time() - started)
-            log(f"pretraining base model: step {len(done)}/{recipe.steps}, loss {loss:.3f}, "
-                f"{(recipe.steps - len(done)) / rate:.0f} s left")
+        if plain is not None:
+            plain.update(len(done), f"loss {loss:.3f}", quiet=len(done) % max(1, recipe.steps // 10) != 0)
 
     with Progress(*columns, disable=not live, transient=False) as bar:
         task_id = bar.add_task("pretrain", total=recipe.steps, loss=float("nan"))

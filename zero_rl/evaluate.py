@@ -24,26 +24,63 @@ import time
 from pathlib import Path
 
 from zero_rl.generation import SamplingParams
-from zero_rl.scoring import score_inline
+from zero_rl.scoring import Scores, score_inline
+from zero_rl.task_options import prompt_text
 
 log = logging.getLogger("zero_rl.evaluate")
 
 
+class ChunkScorer:
+    """Scores generated chunks in order: in a RewardPool's background when one is given (chunk k is scored while
+    the generator produces chunk k + 1), else inline as each chunk is added."""
+
+    def __init__(self, rewards: dict, pool=None):
+        self.rewards, self.pool, self.handles = rewards, pool, []
+
+    def add(self, texts: list, examples: list) -> None:
+        if self.pool is None:
+            self.handles.append(score_inline(self.rewards, texts, examples))
+        else:
+            self.handles.append(self.pool.submit(self.rewards, texts, examples))
+
+    def results(self) -> list:
+        """The Scores of every chunk added, in order (waits for the pool)."""
+        return [self.pool.collect(h) if self.pool is not None else h for h in self.handles]
+
+
+def _joined(parts: list, rewards: dict) -> Scores:
+    """One Scores from per-chunk Scores, items in chunk order; error, timeout and not-applicable counts summed."""
+    errors, timeouts, not_applicable = {}, {}, {}
+    for part in parts:
+        for total, counts in ((errors, part.errors), (timeouts, part.timeouts),
+                              (not_applicable, part.not_applicable)):
+            for name, count in counts.items():
+                total[name] = total.get(name, 0) + count
+    return Scores(total_B=[v for p in parts for v in p.total_B],
+                  components={name: [v for p in parts for v in p.components[name]] for name in rewards},
+                  errors=errors, timeouts=timeouts, not_applicable=not_applicable)
+
+
 def greedy_eval(generator, tokenizer, task, examples: list, max_new_tokens: int, prompt_suffix: str = "",
-                batch_prompts: int = 64) -> dict:
+                batch_prompts: int = 64, pool=None) -> dict:
     """Greedy accuracy and format rate of the generator's current model on `examples`, `batch_prompts` prompts
     per generate call (a real vocabulary's activations for a whole held-out set at once would not fit).
 
-    `prompt_suffix` is appended to every prompt (e.g. " <think>" for the pre-filled control).
+    `prompt_suffix` is appended to every prompt (e.g. " <think>" for the pre-filled control). With a RewardPool,
+    each chunk is scored in its workers while the next one is generated.
     """
     completions = []
+    think_prefilled = prompt_suffix.strip().endswith("<think>")
+    scorer = ChunkScorer(task.rewards, pool)
     for start in range(0, len(examples), batch_prompts):
-        prompts = [task.prompt(e) + prompt_suffix for e in examples[start:start + batch_prompts]]
-        prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-        completions += generator.generate(prompt_ids, SamplingParams(n=1, temperature=0.0,
-                                                                     max_new_tokens=max_new_tokens))
-    scored_examples = [dict(e, think_prefilled=prompt_suffix.strip().endswith("<think>")) for e in examples]
-    scores = score_inline(task.rewards, [c.text for c in completions], scored_examples)
+        chunk = examples[start:start + batch_prompts]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer) + prompt_suffix, add_special_tokens=False)["input_ids"]
+                      for e in chunk]
+        generated = generator.generate(prompt_ids, SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens))
+        scorer.add([c.text for c in generated], [dict(chunk[c.prompt_index], think_prefilled=think_prefilled)
+                                                 for c in generated])
+        completions += generated
+    scores = _joined(scorer.results(), task.rewards)
     out = {"accuracy": sum(scores.components[task.accuracy]) / len(examples), "n": len(examples)}
     if task.format:
         out["format"] = sum(scores.components[task.format]) / len(examples)
@@ -250,19 +287,21 @@ def equivalence_for(task):
 
 
 def sample_records(generator, tokenizer, task, examples: list, params: SamplingParams, prompt_suffix: str = "",
-                   batch_prompts: int = 32) -> list:
+                   batch_prompts: int = 32, pool=None) -> list:
     """Sample params.n completions per example and score each: one record per completion. A sample is
     "correct" when the task's accuracy reward gives it full marks (1.0); every raw reward is kept in "scores".
 
-    Prompts go to the generator `batch_prompts` at a time (seed + batch number, so batches differ).
+    Prompts go to the generator `batch_prompts` at a time (seed + batch number, so batches differ). With a
+    RewardPool, each batch is scored in its workers while the next one is generated.
     """
     if params.n < 1:
         raise ValueError(f"n must be >= 1, got {params.n}")
     think_prefilled = prompt_suffix.strip().endswith("<think>")
-    records = []
+    scorer, chunks = ChunkScorer(task.rewards, pool), []
     for start in range(0, len(examples), batch_prompts):
         batch = examples[start:start + batch_prompts]
-        prompt_ids = [tokenizer(task.prompt(e) + prompt_suffix, add_special_tokens=False)["input_ids"] for e in batch]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer) + prompt_suffix, add_special_tokens=False)["input_ids"]
+                      for e in batch]
         batch_params = SamplingParams(n=params.n, temperature=params.temperature, top_p=params.top_p,
                                       max_new_tokens=params.max_new_tokens, stop=list(params.stop),
                                       seed=None if params.seed is None else params.seed + start // batch_prompts)
@@ -270,48 +309,58 @@ def sample_records(generator, tokenizer, task, examples: list, params: SamplingP
         if len(completions) != len(batch) * params.n:
             raise RuntimeError(f"generator {getattr(generator, 'name', generator)!r} returned {len(completions)} "
                                f"completions for {len(batch)} prompts x n={params.n}")
-        scored_examples = [dict(batch[c.prompt_index], think_prefilled=think_prefilled) for c in completions]
-        texts = [c.text for c in completions]
-        scores = score_inline(task.rewards, texts, scored_examples)
+        scorer.add([c.text for c in completions],
+                   [dict(batch[c.prompt_index], think_prefilled=think_prefilled) for c in completions])
+        chunks.append((start, batch, completions))
+    records = []
+    for (start, batch, completions), scores in zip(chunks, scorer.results()):
         for name, count in scores.errors.items():
             log.warning("task %r: reward %r raised on %d of %d completions (scored 0)", task.name, name, count,
-                        len(texts))
-        seen_per_prompt: dict = {}
-        for i, completion in enumerate(completions):
-            example = batch[completion.prompt_index]
-            sample_index = seen_per_prompt.get(completion.prompt_index, 0)
-            seen_per_prompt[completion.prompt_index] = sample_index + 1
-            answer = None
-            if task.extract_answer is not None:
-                try:
-                    answer = task.extract_answer(completion.text)
-                except Exception as error:  # a malformed completion must not stop the eval: no answer, logged
-                    log.warning("task %r: extract_answer raised %s on problem %r; no answer", task.name,
-                                type(error).__name__, example.get("id"))
-            records.append({
-                "task": task.name,
-                "problem_index": start + completion.prompt_index,
-                "problem_id": example.get("id"),
-                "sample_index": sample_index,
-                "gold": example.get("answer"),
-                "completion": completion.text,
-                "answer": answer,
-                "correct": scores.components[task.accuracy][i] >= 1.0,  # full marks; the raw score is in "scores"
-                "formatted": scores.components[task.format][i] if task.format else None,
-                "scores": {name: values[i] for name, values in scores.components.items()},
-                "length": len(completion.token_ids),
-                "truncated": completion.finish_reason == "length",
-            })
+                        len(completions))
+        for name, count in scores.timeouts.items():
+            log.warning("task %r: reward %r timed out on %d of %d completions (scored 0)", task.name, name, count,
+                        len(completions))
+        records += _batch_records(task, start, batch, completions, scores)
+    return records
+
+
+def _batch_records(task, start: int, batch: list, completions: list, scores: Scores) -> list:
+    records, seen_per_prompt = [], {}
+    for i, completion in enumerate(completions):
+        example = batch[completion.prompt_index]
+        sample_index = seen_per_prompt.get(completion.prompt_index, 0)
+        seen_per_prompt[completion.prompt_index] = sample_index + 1
+        answer = None
+        if task.extract_answer is not None:
+            try:
+                answer = task.extract_answer(completion.text)
+            except Exception as error:  # a malformed completion must not stop the eval: no answer, logged
+                log.warning("task %r: extract_answer raised %s on problem %r; no answer", task.name,
+                            type(error).__name__, example.get("id"))
+        records.append({
+            "task": task.name,
+            "problem_index": start + completion.prompt_index,
+            "problem_id": example.get("id"),
+            "sample_index": sample_index,
+            "gold": example.get("answer"),
+            "completion": completion.text,
+            "answer": answer,
+            "correct": scores.components[task.accuracy][i] >= 1.0,  # full marks; the raw score is in "scores"
+            "formatted": scores.components[task.format][i] if task.format else None,
+            "scores": {name: values[i] for name, values in scores.components.items()},
+            "length": len(completion.token_ids),
+            "truncated": completion.finish_reason == "length",
+        })
     return records
 
 
 def sample_eval(generator, tokenizer, task, examples: list, n: int, ks: list, params: SamplingParams,
-                prompt_suffix: str = "", bootstrap_resamples: int = 0) -> dict:
+                prompt_suffix: str = "", bootstrap_resamples: int = 0, pool=None) -> dict:
     """Flat metrics for the training loop's logs: {"pass@1", "pass@8", "maj@8", "mean@8", "accuracy",
     "format", "mean_length", "truncated", "problems", "n"}. params.n is overridden by n."""
     params = SamplingParams(n=n, temperature=params.temperature, top_p=params.top_p,
                             max_new_tokens=params.max_new_tokens, stop=list(params.stop), seed=params.seed)
-    records = sample_records(generator, tokenizer, task, examples, params, prompt_suffix)
+    records = sample_records(generator, tokenizer, task, examples, params, prompt_suffix, pool=pool)
     summary = summarize(records, ks, equivalence_for(task), bootstrap_resamples=max(bootstrap_resamples, 1))
     out = {key: value for key, value in summary.items() if key not in ("ci", "ks")}
     if bootstrap_resamples:
@@ -334,13 +383,13 @@ def combine_shards(parts: list) -> dict:
 
 
 def sample_eval_sharded(generator, tokenizer, task, examples: list, n: int, ks: list, params: SamplingParams,
-                        accelerator=None, prompt_suffix: str = "") -> dict:
+                        accelerator=None, prompt_suffix: str = "", pool=None) -> dict:
     """`sample_eval` with the problems split across ranks (rank r takes examples[r::world]) and the results
     combined on every rank (`combine_shards`); with no accelerator or one process, plain `sample_eval`."""
     world = accelerator.num_processes if accelerator is not None else 1
     rank = accelerator.process_index if accelerator is not None else 0
     shard = examples[rank::world]
-    result = sample_eval(generator, tokenizer, task, shard, n, ks, params, prompt_suffix) if shard \
+    result = sample_eval(generator, tokenizer, task, shard, n, ks, params, prompt_suffix, pool=pool) if shard \
         else {"problems": 0}
     if world == 1:
         return result
@@ -377,9 +426,10 @@ def held_out_examples(tasks: list, limit: int = 0) -> dict:
 
 def run_eval(generator, tokenizer, tasks: list, params: SamplingParams, ks: list, output_dir, limit: int = 0,
              meta: dict | None = None, bootstrap_resamples: int = 1000, log_fn=print,
-             examples_by_task: dict | None = None) -> dict:
+             examples_by_task: dict | None = None, pool=None) -> dict:
     """Evaluate every task on its held-out split (or on examples_by_task[name]); write samples_<task>.jsonl,
-    summary.json, pass_at_k_<task>.png and report.html into output_dir. Returns the summary dict."""
+    summary.json, pass_at_k_<task>.png and report.html into output_dir. Returns the summary dict. With a
+    RewardPool, each batch is scored in its workers (with their time limit) while the next is generated."""
     from zero_rl import report
 
     output_dir = Path(output_dir)
@@ -391,7 +441,7 @@ def run_eval(generator, tokenizer, tasks: list, params: SamplingParams, ks: list
     for task in tasks:
         started = time.time()
         examples = examples_by_task[task.name]
-        records = sample_records(generator, tokenizer, task, examples, params)
+        records = sample_records(generator, tokenizer, task, examples, params, pool=pool)
         write_jsonl(output_dir / f"samples_{task.name}.jsonl", records)
         task_summary = summarize(records, ks, equivalence_for(task), bootstrap_resamples, seed=params.seed or 0)
         task_summary["wall_s"] = round(time.time() - started, 2)
@@ -464,6 +514,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="auto", choices=("hf", "vllm", "auto"),
                         help="generator: transformers, vLLM, or vLLM when it imports")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="model weights dtype")
+    parser.add_argument("--reward-workers", type=int, default=0,
+                        help="score in this many worker processes, each completion under --reward-timeout, while the "
+                             "next batch is generated (0: inline, in this process)")
+    parser.add_argument("--reward-timeout", type=float, default=10.0,
+                        help="seconds one reward may take on one completion in a worker (then a counted 0)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
     parser.add_argument("--task-option", action="append", default=[], metavar="[TASK.]KEY=VALUE",
                         help="a task build option, for every task or for one (amc23.fallbacks=boxed); "
@@ -503,9 +558,10 @@ def cli_main(argv: list) -> int:
             return 2
         print(f"comparison: {path}")
         return 0
-    if args.n < 1 or args.max_tokens < 1 or not 0 < args.top_p <= 1 or args.temperature < 0 or args.limit < 0:
-        print("zero-rl eval: need --n >= 1, --max-tokens >= 1, 0 < --top-p <= 1, --temperature >= 0, --limit >= 0",
-              file=sys.stderr)
+    if args.n < 1 or args.max_tokens < 1 or not 0 < args.top_p <= 1 or args.temperature < 0 or args.limit < 0 \
+            or args.reward_workers < 0 or args.reward_timeout <= 0:
+        print("zero-rl eval: need --n >= 1, --max-tokens >= 1, 0 < --top-p <= 1, --temperature >= 0, --limit >= 0, "
+              "--reward-workers >= 0, --reward-timeout > 0", file=sys.stderr)
         return 2
     ks = args.k or sorted({2 ** i for i in range(int(math.log2(args.n)) + 1)} | {args.n})
     if max(ks) > args.n:
@@ -521,6 +577,29 @@ def cli_main(argv: list) -> int:
     except (KeyError, ValueError) as error:  # DataError is a ValueError
         print(f"zero-rl eval: {error.args[0]}", file=sys.stderr)
         return 2
+    from zero_rl.config import ConfigError
+    from zero_rl.preflight import check_model
+
+    try:
+        check_model(args.model)  # a missing folder or unknown hub name: one line, before anything loads
+    except ConfigError as error:
+        print(f"zero-rl eval: --model: {error}", file=sys.stderr)
+        return 2
+    pool = None
+    if args.reward_workers:  # its workers start (import sympy, warm up) while the model loads
+        from zero_rl.scoring import RewardPool
+
+        pool = RewardPool(workers=args.reward_workers, timeout_s=args.reward_timeout)
+    try:
+        _sample_and_report(args, tasks, ks, examples_by_task, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+    print(f"results: {Path(args.output_dir) / 'report.html'}")
+    return 0
+
+
+def _sample_and_report(args, tasks: list, ks: list, examples_by_task: dict, pool) -> None:
     from zero_rl.generation import build_generator
     from zero_rl.models import load_model_and_tokenizer
 
@@ -536,6 +615,4 @@ def cli_main(argv: list) -> int:
                             max_new_tokens=args.max_tokens, seed=args.seed)
     meta = {"model": args.model or "embedded", "backend": generator.name, "limit": args.limit}
     run_eval(generator, tokenizer, tasks, params, ks, args.output_dir, limit=args.limit, meta=meta,
-             bootstrap_resamples=args.bootstrap, examples_by_task=examples_by_task)
-    print(f"results: {Path(args.output_dir) / 'report.html'}")
-    return 0
+             bootstrap_resamples=args.bootstrap, examples_by_task=examples_by_task, pool=pool)

@@ -22,6 +22,7 @@ from zero_rl.data import DataError
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "eval.jsonl", "report.json", "report_before.json", "checkpoints")
 """What a training run writes into its folder (and all that --overwrite deletes)."""
+RUN_FILES += ("samples.jsonl", "report.html", "report_plots", "tensorboard", "wandb", "mlflow.db")  # report, trackers
 
 OVERLAP_REFUSED = 0.5
 """Share of held-out problems also in the training split above which training is refused (below: a warning)."""
@@ -42,7 +43,9 @@ def build_task(config: TrainConfig):
     """The task, with its options checked against its build function's parameters first."""
     from zero_rl.tasks import TASKS
 
-    name, options = config.task.name, config.task.options
+    from zero_rl.task_options import COMMON_OPTIONS, apply_common, split_common
+
+    name, (options, common) = config.task.name, split_common(config.task.options)
     if name not in TASKS:
         raise ConfigError(f"task.name={name!r} is not a registered task; choose one of: {', '.join(sorted(TASKS))}")
     accepted = inspect.signature(TASKS[name]).parameters
@@ -50,9 +53,10 @@ def build_task(config: TrainConfig):
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     if unknown and not takes_any:
         raise ConfigError(f"task {name!r} has no option(s) {', '.join(unknown)}; its options: "
-                          f"{', '.join(accepted)} (`zero-rl tasks -v` shows them with defaults)")
+                          f"{', '.join(accepted)}, and those of every task: {', '.join(COMMON_OPTIONS)} "
+                          f"(`zero-rl tasks -v` shows them with defaults)")
     try:
-        return TASKS[name](**options)
+        return apply_common(TASKS[name](**options), **common)
     except (TypeError, ValueError) as error:
         if isinstance(error, DataError):
             raise
@@ -60,7 +64,7 @@ def build_task(config: TrainConfig):
 
 
 def _prompt_key(task, example: dict) -> str:
-    return " ".join(task.prompt(example).split())
+    return " ".join(getattr(task.prompt, "base", task.prompt)(example).split())  # (chat: the question's prompt)
 
 
 def split_overlap(task, train: list, held_out: list) -> list:
@@ -210,6 +214,15 @@ class _Preloaded:
         return self.splits[split] if split in self.splits else self.load(split)
 
 
+def check_trackers(names) -> None:
+    """Each run.report_to backend imports (without importing it): else a ConfigError naming its extra."""
+    from zero_rl.trackers import missing_backends
+
+    missing = missing_backends(names)
+    if missing:
+        raise ConfigError("run.report_to: " + "; ".join(missing))
+
+
 def preflight(config: TrainConfig, overwrite: bool = False, world: int | None = None, warn=print) -> Prepared:
     """Every check that needs no model, cheapest first; raises ConfigError or DataError."""
     world = world or int(os.environ.get("WORLD_SIZE", "1"))
@@ -220,6 +233,7 @@ def preflight(config: TrainConfig, overwrite: bool = False, world: int | None = 
         check_model(config.reward_model.name_or_path)
     except ConfigError as error:
         raise ConfigError(str(error).replace("model.name_or_path", "reward_model.name_or_path", 1)) from None
+    check_trackers(config.run.report_to)
     task = build_task(config)
     train, held_out = load_splits(task, config.task.eval_size, warn)
     task = dataclasses.replace(task, load=_Preloaded(task.load, {task.train_split: train, task.eval_split: held_out}))

@@ -5,8 +5,10 @@ Every reward error or timeout is caught, scored 0, logged and counted per reward
 """
 
 import logging
+import os
 import pickle
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 log = logging.getLogger("zero_rl.scoring")
@@ -18,6 +20,7 @@ class Scores:
     components: dict  # reward name -> list of per-completion scores
     errors: dict = field(default_factory=dict)  # reward name -> count of completions whose reward raised
     timeouts: dict = field(default_factory=dict)  # reward name -> count of completions whose reward timed out
+    not_applicable: dict = field(default_factory=dict)  # batched reward name -> count of None ("does not apply")
     steps: dict = field(default_factory=dict)
     """Process rewards: reward name -> per completion, its step scores ((end_char_offset, score), ...). Such a
     reward's entry in `components` is the mean of its step scores, and it is not part of total_B: it reaches
@@ -29,6 +32,8 @@ class Scores:
             out[f"reward/{name}"] = sum(values) / max(len(values), 1)
             out[f"reward/{name}/errors"] = self.errors.get(name, 0)
             out[f"reward/{name}/timeouts"] = self.timeouts.get(name, 0)
+            if name in self.not_applicable:
+                out[f"reward/{name}/not_applicable"] = self.not_applicable[name]
         for name, lists in self.steps.items():
             out[f"reward/{name}/steps_mean"] = sum(len(s) for s in lists) / max(len(lists), 1)
         return out
@@ -73,6 +78,58 @@ def finish_scores(rewards: dict, components: dict, completions: list, errors: di
     return Scores(total_B=total_B, components=components, errors=errors, timeouts=timeouts, steps=steps)
 
 
+# ---- batched rewards ------------------------------------------------------------------------------------------
+#
+# A reward with `batched = True` (e.g. zero_rl.rewards.trl_adapter.TRLReward) is called once per batch, in this
+# process: fn.score_batch(completions, examples) -> [float | None]. None means "does not apply": scored 0 and
+# counted as not_applicable. An exception or a wrong-length result scores the whole batch 0 (errors += batch);
+# one value that is not a finite number scores that completion 0 (errors += 1).
+
+
+def _split_batched(rewards: dict) -> tuple[dict, dict]:
+    batched = {n: r for n, r in rewards.items() if getattr(r[0], "batched", False)}
+    return batched, {n: r for n, r in rewards.items() if n not in batched}
+
+
+def _score_batched(fn, name, completions, examples, errors, not_applicable) -> list:
+    not_applicable[name] = 0
+    try:
+        raw = fn.score_batch(completions, examples)
+    except Exception as error:  # a reward bug or bad input: counted, logged zeros
+        errors[name] = errors.get(name, 0) + len(completions)
+        log.warning("reward %r raised %s: %s on a batch of %d; scored 0", name, type(error).__name__, error,
+                    len(completions))
+        return [0.0] * len(completions)
+    values = []
+    for value, example in zip(raw, examples):
+        if value is None:
+            not_applicable[name] += 1
+            values.append(0.0)
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if number != number or number in (float("inf"), float("-inf")):
+            errors[name] = errors.get(name, 0) + 1
+            log.warning("reward %r returned %r (example id %r); scored 0", name, value, example.get("id"))
+            number = 0.0
+        values.append(number)
+    return values
+
+
+def _with_batched(scores: Scores, rewards: dict, batched: dict, completions: list, examples: list) -> Scores:
+    """`scores` (of the per-completion rewards) with the batched rewards' components added, in `rewards` order."""
+    for name, (fn, _weight) in batched.items():
+        scores.components[name] = _score_batched(fn, name, completions, examples, scores.errors,
+                                                 scores.not_applicable)
+    scores.components = {name: scores.components[name] for name in rewards}
+    scores.total_B = [sum(rewards[name][1] * scores.components[name][i] for name in rewards
+                          if name not in scores.steps)  # process rewards reach the advantages per token
+                      for i in range(len(completions))]
+    return scores
+
+
 def _safe_call(name, fn, completion, example, errors, timeouts):
     try:
         value = reward_value(fn(completion, example), completion)
@@ -95,6 +152,10 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
     """
     if len(completions) != len(examples):
         raise ValueError(f"{len(completions)} completions but {len(examples)} examples")
+    batched, per_completion = _split_batched(rewards)
+    if batched:
+        return _with_batched(score_inline(per_completion, completions, examples), rewards, batched, completions,
+                             examples)
     errors, timeouts, components = {}, {}, {}
     for name, (fn, _weight) in rewards.items():
         components[name] = [_safe_call(name, fn, c, e, errors, timeouts) for c, e in zip(completions, examples)]
@@ -112,10 +173,43 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
 # timeout, the worker is killed and replaced, and every other unreported unit of its chunk goes back in the
 # queue (a finished but unsent result is recomputed, never guessed). Chunks shrink as the queue empties so both
 # workers finish together. Spawn, not fork: forking a parent that holds torch/OpenMP threads can deadlock.
+#
+# Jobs: `submit` queues a batch and returns a ticket at once; `collect` waits for that batch. One parent thread
+# (the pump) does all the talking to the workers: it hands out chunks, reads results and enforces deadlines,
+# while the caller's thread only queues jobs and waits on a condition. So a batch is scored while the caller
+# does other work (an eval generating chunk k + 1 while chunk k is scored), and units of every queued batch
+# share one queue, so the workers do not wait at a batch boundary for one slow unit of the last batch.
+#
+# Warm-up: a reward module may define `warm_up()`. A worker calls it once per module, at start for the preloaded
+# ones and before the first unit for any other, so lazy first-use costs (sympy and math-verify build parsers and
+# caches on first use: about a second) are paid outside every unit's deadline and not by the first batch.
 
+_SPREAD = 16  # queue order: items i, i + 16, i + 32, ... (see spread_order)
 _STARTUP_S = 120.0  # a fresh worker imports sympy and the reward modules before it says it is ready
 _FLUSH_S = 0.02  # a worker sends the results it holds at least this often (and at the end of each chunk)
 _POLL_S = 0.05  # the parent looks at the running units' start times at least this often
+
+
+def spread_order(count: int, stride: int = _SPREAD) -> list:
+    """0..count-1 as items 0, stride, 2*stride, ..., then 1, 1 + stride, ...: the order units enter the queue.
+
+    A training batch holds each prompt's G completions side by side, and a hard gold answer makes all G slow to
+    check; in that order they would land in one chunk on one worker while the other idles. Spread out, any run
+    of up to `stride` neighbours lies about count/stride apart in the queue, so the workers share slow groups."""
+    return [item for start in range(stride) for item in range(start, count, stride)]
+
+
+def _warm_up(module_name: str, conn) -> None:
+    """Call `module.warm_up()` if the module has one; a failure is reported (logged by the parent), not fatal:
+    warming only saves time."""
+    import importlib
+
+    try:
+        warm = getattr(importlib.import_module(module_name), "warm_up", None)
+        if callable(warm):
+            warm()
+    except BaseException as error:  # noqa: BLE001 - a warm-up must never stop the worker
+        conn.send(("warning", f"{module_name}.warm_up() raised {type(error).__name__}: {error}"[:500]))
 
 
 def _worker_main(conn, preload, running) -> None:
@@ -129,6 +223,9 @@ def _worker_main(conn, preload, running) -> None:
     except BaseException as error:  # noqa: BLE001 - report it: a pool that cannot start must say why
         conn.send(("startup_error", f"importing {module!r}: {type(error).__name__}: {error}"))
         return
+    warmed = set(preload)
+    for module in preload:
+        _warm_up(module, conn)
     conn.send(("ready",))
     while True:
         try:
@@ -140,12 +237,17 @@ def _worker_main(conn, preload, running) -> None:
             continue
         if message is None:
             return
-        rewards, units = message  # rewards: {name: fn}; units: [(name, completion, example), ...]
+        rewards, units = message  # rewards: {key: fn}; units: [(key, completion, example), ...]
+        for fn in rewards.values():  # before the first unit starts: counts against the start-up limit
+            module = getattr(fn, "func", fn).__module__
+            if module not in warmed:
+                warmed.add(module)
+                _warm_up(module, conn)
         results, flushed = [], time.monotonic()
-        for position, (name, completion, example) in enumerate(units):
+        for position, (key, completion, example) in enumerate(units):
             with running.get_lock():  # the parent reads both together to find the unit past its deadline
                 running[0], running[1] = position, time.monotonic()
-            results.append(_run_unit(rewards[name], completion, example))
+            results.append(_run_unit(rewards[key], completion, example))
             if time.monotonic() - flushed >= _FLUSH_S or position == len(units) - 1:
                 conn.send(("results", results))
                 results, flushed = [], time.monotonic()
@@ -175,7 +277,7 @@ class _Worker:
         self.conn = parent_conn
         self.ready = False
         self.started_at = time.monotonic()
-        self.units = []  # unit indices of the chunk in flight not yet reported, in chunk order
+        self.units = []  # (ticket, unit) of the chunk in flight not yet reported, in chunk order
         self.reported = 0  # units of the chunk in flight already reported
         self.deadline = self.started_at + _STARTUP_S
 
@@ -183,7 +285,7 @@ class _Worker:
         with self.running.get_lock():
             self.running[0] = -1.0
         self.units, self.reported = units, 0
-        self.deadline = now + _STARTUP_S  # until its first unit starts: unpickling may import modules
+        self.deadline = now + _STARTUP_S  # until its first unit starts: unpickling may import and warm modules
 
     def running_unit(self, timeout_s: float) -> tuple:
         """(index into self.units of the unit running now, or None; the deadline of the worker)."""
@@ -200,12 +302,29 @@ class _Worker:
         self.conn.close()
 
 
+@dataclass
+class _Job:
+    """One submitted batch: its rewards, items and (as they arrive) results."""
+    rewards: dict  # name -> (fn, weight)
+    completions: list
+    examples: list
+    units: list  # (reward name, item index), in scoring order
+    results: list
+    errors: dict = field(default_factory=dict)
+    timeouts: dict = field(default_factory=dict)
+    remaining: int = 0
+    batched: dict = field(default_factory=dict)  # rewards called once per batch, at collect, in the caller
+
+
 class RewardPool:
     """Scores completions in `workers` spawned processes with a wall-clock limit per (reward, completion).
 
     A reward that raises scores 0 and is counted in Scores.errors; one that passes `timeout_s`, or whose
     worker crashes, scores 0 and is counted in Scores.timeouts / Scores.errors; the worker is killed and
     replaced. Rewards must be picklable (module-level functions or functools.partial of one).
+
+    `score(...)` scores one batch; `submit(...)` queues one and returns a ticket for `collect(ticket)`: the batch
+    is scored in the background meanwhile, so the caller can generate the next one.
     """
 
     def __init__(self, workers: int = 2, timeout_s: float = 10.0, preload: tuple = ("math_verify", "zero_rl.rewards.math_answer"),
@@ -215,6 +334,7 @@ class RewardPool:
         if timeout_s <= 0:
             raise ValueError(f"RewardPool needs timeout_s > 0, got {timeout_s}")
         import multiprocessing
+        import threading
 
         self.timeout_s = float(timeout_s)
         self.chunk_size = chunk_size
@@ -222,155 +342,244 @@ class RewardPool:
         self.context = multiprocessing.get_context("spawn")
         self.workers = [_Worker(self.context, self.preload) for _ in range(workers)]
         self.replaced = 0  # workers killed for a timeout or found dead, over the pool's life
+        self._jobs = {}  # ticket -> _Job, until collected
+        self._pending = deque()  # (ticket, unit) not yet handed to a worker, in order
+        self._next_ticket = 0
+        self._cond = threading.Condition()  # guards _jobs, _pending, workers, _error, _closed
+        self._error = None  # what stopped the pump thread; raised to every caller after
+        self._closed = False
+        self._wake_r, self._wake_w = os.pipe()  # a byte here wakes the pump (new job, close)
+        os.set_blocking(self._wake_r, False)
+        self._pump = threading.Thread(target=self._pump_loop, name="zero-rl-reward-pool", daemon=True)
+        self._pump.start()
+
+    # ---- the caller's side
 
     def wait_ready(self) -> float:
         """Block until every worker has started; returns the seconds waited (the pool's start-up cost)."""
         started = time.monotonic()
-        for worker in self.workers:
-            if not worker.ready:
-                self._receive(worker, block=True)
+        with self._cond:
+            self._cond.wait_for(lambda: self._error is not None or self._closed or all(w.ready for w in self.workers))
+            self._raise_if_failed()
         return time.monotonic() - started
-
-    def _receive(self, worker, block=False):
-        """Read one start-up message from a worker; used by wait_ready."""
-        try:
-            message = worker.conn.recv() if block or worker.conn.poll() else None
-        except (EOFError, OSError):
-            raise RuntimeError(f"a reward worker died while starting (exit code {worker.process.exitcode})")
-        self._startup_message(message)
-        if message == ("ready",):
-            worker.ready = True
-
-    @staticmethod
-    def _startup_message(message):
-        if message and message[0] == "startup_error":
-            raise RuntimeError(f"reward worker could not start: {message[1]}")
-
-    def _replace(self, index: int) -> None:
-        self.workers[index].kill()
-        self.workers[index] = _Worker(self.context, self.preload)
-        self.replaced += 1
 
     def score(self, rewards: dict, completions: list, examples: list) -> Scores:
         """Like score_inline: rewards is {name: (fn, weight)}; examples[i] belongs to completions[i]."""
-        from multiprocessing.connection import wait
+        return self.collect(self.submit(rewards, completions, examples))
 
+    def submit(self, rewards: dict, completions: list, examples: list) -> int:
+        """Queue a batch for scoring; returns at once with the ticket to `collect`."""
         if len(completions) != len(examples):
             raise ValueError(f"{len(completions)} completions but {len(examples)} examples")
-        names = list(rewards)
-        for module in {getattr(fn, "func", fn).__module__ for fn, _ in rewards.values()}:
-            if module not in self.preload and module != "__main__":
-                self.preload.append(module)  # replacement workers import it before they say ready
-        functions = {name: fn for name, (fn, _weight) in rewards.items()}
-        for name, fn in functions.items():
+        batched, per_completion = _split_batched(rewards)  # batched ones run at collect, in this process
+        for name, (fn, _weight) in per_completion.items():
             try:
                 pickle.dumps(fn)
             except Exception as error:
                 raise ValueError(f"reward {name!r} cannot be sent to a worker process ({error}); use a module-level "
                                  "function or a functools.partial of one") from error
-        units = [(name, i) for i in range(len(completions)) for name in names]
-        results = [None] * len(units)
-        errors, timeouts = {}, {}
-        pending = list(range(len(units)))
-        pending.reverse()  # pop() from the end takes units in order
+        units = [(name, i) for i in range(len(completions)) for name in per_completion]
+        with self._cond:
+            self._raise_if_failed()
+            for module in {getattr(fn, "func", fn).__module__ for fn, _ in per_completion.values()}:
+                if module not in self.preload and module != "__main__":
+                    self.preload.append(module)  # replacement workers import it before they say ready
+            ticket, self._next_ticket = self._next_ticket, self._next_ticket + 1
+            self._jobs[ticket] = _Job(rewards=dict(rewards), completions=list(completions),
+                                      examples=list(examples), units=units, results=[None] * len(units),
+                                      remaining=len(units), batched=batched)
+            per_item = len(per_completion)
+            self._pending.extend((ticket, item * per_item + k) for item in spread_order(len(completions))
+                                 for k in range(per_item))
+        os.write(self._wake_w, b"j")
+        return ticket
 
-        def settle(unit, status, value, worker_index):
-            name, item = units[unit]
-            if status == "ok":
-                results[unit] = value
-                return
-            results[unit] = 0.0
-            counter = timeouts if status == "timeout" else errors
-            counter[name] = counter.get(name, 0) + 1
-            log.warning("reward %r %s on completion %d (example id %r), worker %d: %s; scored 0", name,
-                        "timed out" if status == "timeout" else "failed", item, examples[item].get("id"),
-                        worker_index, value)
-
-        def give_back(worker, index, status, message):
-            """The worker is dead or killed: its running unit scores `status`; the rest of its chunk is requeued."""
-            running, _ = worker.running_unit(self.timeout_s)
-            if running is not None and running < len(worker.units):
-                settle(worker.units.pop(running), status, message, index)
-            pending.extend(reversed(worker.units))
-            worker.units = []
-            return 1 if running is not None else 0
-
-        remaining = len(units)
-        while remaining:
-            now = time.monotonic()
-            for index, worker in enumerate(self.workers):
-                if worker.ready and not worker.units and pending:
-                    chunk = self.chunk_size or max(1, min(64, len(pending) // (2 * len(self.workers))))
-                    take = [pending.pop() for _ in range(min(chunk, len(pending)))]
-                    payload = [(units[u][0], completions[units[u][1]], examples[units[u][1]]) for u in take]
-                    used = {name for name, _, _ in payload}
-                    worker.assign(take, now)
-                    try:
-                        worker.conn.send(({n: functions[n] for n in used}, payload))
-                    except (OSError, EOFError):  # it died while idle: requeue, replace, try again next round
-                        pending.extend(reversed(take))
-                        worker.units = []
-                        self._replace(index)
-                        continue
-            busy = [w for w in self.workers if not w.ready or w.units]
-            deadline = min(w.running_unit(self.timeout_s)[1] if w.units else w.deadline for w in busy)
-            ready = wait([w.conn for w in busy], timeout=max(0.0, min(_POLL_S, deadline - time.monotonic())))
-            for index, worker in enumerate(self.workers):
-                if worker.conn not in ready:
-                    continue
-                try:
-                    while worker.conn.poll():
-                        message = worker.conn.recv()
-                        self._startup_message(message)
-                        if message == ("ready",):
-                            worker.ready = True
-                        elif message[0] == "chunk_error":  # every unit of the chunk fails the same way
-                            while worker.units:
-                                settle(worker.units.pop(0), "error", message[1], index)
-                                remaining -= 1
-                        else:  # ("results", [(status, value), ...]) for the next units of the chunk, in order
-                            for status, value in message[1]:
-                                settle(worker.units.pop(0), status, value, index)
-                                worker.reported += 1
-                                remaining -= 1
-                except (EOFError, OSError):  # the worker died: its running unit is an error, the rest go back
-                    worker.process.join(timeout=1)
-                    code = worker.process.exitcode
-                    if not worker.ready:
-                        raise RuntimeError(f"a reward worker died while starting (exit code {code})")
-                    remaining -= give_back(worker, index, "error", f"worker process died (exit code {code})")
-                    self._replace(index)
-            now = time.monotonic()
-            for index, worker in enumerate(self.workers):
-                if worker.units:
-                    running, deadline = worker.running_unit(self.timeout_s)
-                    if now >= deadline:
-                        if running is None:
-                            log.warning("reward worker %d did not start its chunk within %g s; replacing it",
-                                        index, _STARTUP_S)
-                        remaining -= give_back(worker, index, "timeout", f"no result after {self.timeout_s:g} s")
-                        self._replace(index)
-                elif not worker.ready and now >= worker.deadline:
-                    log.warning("reward worker %d did not start within %g s; replacing it", index, _STARTUP_S)
-                    self._replace(index)
-
-        components = {name: [0.0] * len(completions) for name in names}
-        for (name, item), value in zip(units, results):
+    def collect(self, ticket: int) -> Scores:
+        """Wait for a submitted batch and return its Scores (each ticket once)."""
+        with self._cond:
+            job = self._jobs.get(ticket)
+            if job is None:
+                raise KeyError(f"no batch with ticket {ticket!r} is waiting (already collected, or never submitted)")
+            self._cond.wait_for(lambda: not job.remaining or self._error is not None or self._closed)
+            self._raise_if_failed()
+            del self._jobs[ticket]
+        names = [name for name in job.rewards if name not in job.batched]
+        components = {name: [0.0] * len(job.completions) for name in names}
+        for (name, item), value in zip(job.units, job.results):
             components[name][item] = value
-        return finish_scores(rewards, components, completions, errors, timeouts)
+        scores = finish_scores({name: job.rewards[name] for name in names}, components, job.completions, job.errors,
+                               job.timeouts)
+        if job.batched:
+            return _with_batched(scores, job.rewards, job.batched, job.completions, job.examples)
+        return scores
+
+    def done(self, ticket: int) -> bool:
+        """Whether a submitted batch is fully scored (collect would return at once)."""
+        with self._cond:
+            self._raise_if_failed()
+            job = self._jobs.get(ticket)
+            if job is None:
+                raise KeyError(f"no batch with ticket {ticket!r} is waiting (already collected, or never submitted)")
+            return not job.remaining
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"the reward pool stopped: {self._error}") from self._error
+        if self._closed:
+            raise RuntimeError("the reward pool is closed")
 
     def close(self) -> None:
-        """Stop the workers. They hold nothing to flush, and a clean interpreter exit after sympy can take
-        seconds, so they are killed rather than asked."""
+        """Stop the pump and the workers. Workers hold nothing to flush, and a clean interpreter exit after sympy
+        can take seconds, so they are killed rather than asked. Batches not collected are dropped."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        os.write(self._wake_w, b"c")
+        self._pump.join(timeout=10)
         for worker in self.workers:
             worker.kill()
         self.workers = []
+        self._jobs.clear()
+        self._pending.clear()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+    # ---- the pump thread's side: the only code that talks to the workers
+
+    def _pump_loop(self) -> None:
+        try:
+            while not self._closed:
+                self._step()
+        except BaseException as error:  # noqa: BLE001 - handed to every caller instead of dying unseen
+            with self._cond:
+                self._error = error
+                self._cond.notify_all()
+
+    def _step(self) -> None:
+        """One round: hand out chunks, wait (until a result, a new job, the nearest deadline or _POLL_S) and then
+        settle results and kill and replace any worker whose running unit passed its deadline."""
+        from multiprocessing.connection import wait
+
+        with self._cond:
+            if self._closed:
+                return
+            self._dispatch(time.monotonic())
+            busy = [w for w in self.workers if not w.ready or w.units]
+        timeout = None  # nothing to do: sleep until a job arrives
+        if busy:
+            deadline = min(w.running_unit(self.timeout_s)[1] if w.units else w.deadline for w in busy)
+            timeout = max(0.0, min(_POLL_S, deadline - time.monotonic()))
+        ready = wait([w.conn for w in busy] + [self._wake_r], timeout=timeout)
+        if self._wake_r in ready:
+            try:
+                os.read(self._wake_r, 4096)
+            except BlockingIOError:
+                pass
+        with self._cond:
+            if self._closed:
+                return
+            self._receive(ready)
+            self._enforce_deadlines(time.monotonic())
+            self._cond.notify_all()
+
+    def _receive(self, ready: list) -> None:
+        for index, worker in enumerate(self.workers):
+            if worker.conn not in ready:
+                continue
+            try:
+                while worker.conn.poll():
+                    message = worker.conn.recv()
+                    if message[0] == "startup_error":
+                        raise RuntimeError(f"reward worker could not start: {message[1]}")
+                    if message[0] == "warning":
+                        log.warning("reward worker %d: %s", index, message[1])
+                    elif message == ("ready",):
+                        worker.ready = True
+                    elif message[0] == "chunk_error":  # every unit of the chunk fails the same way
+                        while worker.units:
+                            self._settle(*worker.units.pop(0), "error", message[1], index)
+                    elif message[0] == "results":  # [(status, value), ...] for the next units of the chunk
+                        for status, value in message[1]:
+                            self._settle(*worker.units.pop(0), status, value, index)
+                            worker.reported += 1
+            except (EOFError, OSError):  # the worker died: its running unit is an error, the rest go back
+                worker.process.join(timeout=1)
+                code = worker.process.exitcode
+                if not worker.ready:
+                    raise RuntimeError(f"a reward worker died while starting (exit code {code})") from None
+                self._give_back(worker, index, "error", f"worker process died (exit code {code})")
+                self._replace(index)
+
+    def _enforce_deadlines(self, now: float) -> None:
+        for index, worker in enumerate(self.workers):
+            if worker.units:
+                running, deadline = worker.running_unit(self.timeout_s)
+                if now >= deadline:
+                    if running is None:
+                        log.warning("reward worker %d did not start its chunk within %g s; replacing it",
+                                    index, _STARTUP_S)
+                    self._give_back(worker, index, "timeout", f"no result after {self.timeout_s:g} s")
+                    self._replace(index)
+            elif not worker.ready and now >= worker.deadline:
+                log.warning("reward worker %d did not start within %g s; replacing it", index, _STARTUP_S)
+                self._replace(index)
+
+    def _replace(self, index: int) -> None:
+        self.workers[index].kill()
+        self.workers[index] = _Worker(self.context, self.preload)
+        self.replaced += 1
+
+    def _settle(self, ticket: int, unit: int, status: str, value, worker_index: int) -> None:
+        job = self._jobs[ticket]
+        job.remaining -= 1
+        name, item = job.units[unit]
+        if status == "ok":
+            job.results[unit] = value
+            return
+        job.results[unit] = 0.0
+        counter = job.timeouts if status == "timeout" else job.errors
+        counter[name] = counter.get(name, 0) + 1
+        log.warning("reward %r %s on completion %d (example id %r), worker %d: %s; scored 0", name,
+                    "timed out" if status == "timeout" else "failed", item, job.examples[item].get("id"),
+                    worker_index, value)
+
+    def _give_back(self, worker, index: int, status: str, message: str) -> None:
+        """The worker is dead or killed: its running unit scores `status`; the rest of its chunk is requeued
+        at the front of the queue."""
+        running, _ = worker.running_unit(self.timeout_s)
+        if running is not None and running < len(worker.units):
+            self._settle(*worker.units.pop(running), status, message, index)
+        self._pending.extendleft(reversed(worker.units))
+        worker.units = []
+
+    def _dispatch(self, now: float) -> None:
+        """Hand a chunk to every started worker that has none."""
+        for index, worker in enumerate(self.workers):
+            if not (worker.ready and not worker.units and self._pending):
+                continue
+            chunk = self.chunk_size or max(1, min(64, len(self._pending) // (2 * len(self.workers))))
+            take = [self._pending.popleft() for _ in range(min(chunk, len(self._pending)))]
+            payload, functions = [], {}
+            for ticket, unit in take:
+                job = self._jobs[ticket]
+                name, item = job.units[unit]
+                functions[(ticket, name)] = job.rewards[name][0]
+                payload.append(((ticket, name), job.completions[item], job.examples[item]))
+            worker.assign(take, now)
+            try:
+                worker.conn.send((functions, payload))
+            except (OSError, EOFError):  # it died while idle: requeue, replace, try again next round
+                self._pending.extendleft(reversed(take))
+                worker.units = []
+                self._replace(index)
 
 
 def score(rewards: dict, completions: list, examples: list, workers: int = 0, timeout_s: float = 10.0) -> Scores:

@@ -27,8 +27,9 @@ from zero_rl.critic import Critic, build_value_model, value_metrics
 from zero_rl.evaluate import greedy_eval
 from zero_rl.generation import SamplingParams, build_generator
 from zero_rl.losses import adaptive_kl_coef, kl_k1, masked_mean
-from zero_rl.metrics import RunLog, truncate_for_resume
+from zero_rl.metrics import RunLog, sample_rows, truncate_for_resume
 from zero_rl.scoring import score_inline
+from zero_rl.task_options import prompt_text
 from zero_rl.update import policy_update, rollout_logprobs
 from zero_rl.dpo import online_dpo_update  # online DPO (algorithm.name: online_dpo)
 from zero_rl.process_rewards import grpo_process_advantages, step_rewards, token_rewards_BT  # process rewards
@@ -94,13 +95,14 @@ def _average_across_ranks(metrics: dict, accelerator) -> dict:
     return dict(zip(keys, values.tolist()))
 
 
-def evaluate_held_out(generator, tokenizer, task, examples, config, accelerator, prompt_suffix="") -> dict:
-    """Greedy accuracy / format on the held-out examples, sharded across ranks and combined."""
+def evaluate_held_out(generator, tokenizer, task, examples, config, accelerator, prompt_suffix="", pool=None) -> dict:
+    """Greedy accuracy / format on the held-out examples, sharded across ranks and combined (scored in the
+    run's RewardPool when it has one, each chunk while the next is generated)."""
     from accelerate.utils import gather_object
 
     shard = examples[accelerator.process_index::accelerator.num_processes]
-    result = greedy_eval(generator, tokenizer, task, shard, config.generation.max_new_tokens, prompt_suffix) \
-        if shard else {"n": 0}
+    result = greedy_eval(generator, tokenizer, task, shard, config.generation.max_new_tokens, prompt_suffix,
+                         pool=pool) if shard else {"n": 0}
     parts = gather_object([result]) if accelerator.num_processes > 1 else [result]
     total = sum(p["n"] for p in parts)
     combined = {"n": total}
@@ -113,7 +115,7 @@ def evaluate_held_out(generator, tokenizer, task, examples, config, accelerator,
         params = SamplingParams(temperature=config.generation.temperature, top_p=config.generation.top_p,
                                 max_new_tokens=config.generation.max_new_tokens, seed=config.run.seed + 7)
         sampled = sample_eval_sharded(generator, tokenizer, task, examples, config.task.eval_samples,
-                                      config.task.eval_ks, params, accelerator, prompt_suffix)
+                                      config.task.eval_ks, params, accelerator, prompt_suffix, pool=pool)
         combined.update({f"sampled/{k}": v for k, v in sampled.items()})
     return combined
 
@@ -173,7 +175,8 @@ def pretrain_critic(critic, generator, tokenizer, task, scorer, examples, config
     for step in range(1, config.critic.pretrain_steps + 1):
         examples_P = step_examples(examples, step, config.run.prompts_per_step, f"{config.run.seed}/value-pretrain",
                                    rank, world)
-        prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"]
+                      for e in examples_P]
         completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 - step)
                                                                     * 64 + rank))
         scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
@@ -229,7 +232,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
                           f"{world} processes")
     out = Path(config.run.output_dir)
     runlog = RunLog(out, config.run.steps, enabled=is_main, progress=config.run.progress,
-                    label=config.algorithm.name.upper())
+                    label=config.algorithm.name.upper(), report_to=config.run.report_to, config=config.to_dict())
     say = log or runlog.print
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -290,7 +293,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         if dropped:
             say(f"resume: dropped {dropped} metric/eval rows written after step {start_step} by the interrupted run")
     if start_step == 0:
-        history["before"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
+        history["before"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator,
+                                              pool=scorer.pool)
         runlog.write("eval.jsonl", dict(history["before"], step=0))
         say(f"held-out before RL: {history['before']}")
         if critic is not None and config.critic.pretrain_steps:
@@ -301,7 +305,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     for step in range(start_step + 1, config.run.steps + 1):
         started = time.time()
         examples_P = step_examples(train_examples, step, config.run.prompts_per_step, config.run.seed, rank, world)
-        prompt_ids = [tokenizer(task.prompt(e), add_special_tokens=False)["input_ids"] for e in examples_P]
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"]
+                      for e in examples_P]
         completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 + step)
                                                                     * 64 + rank))
         generated = time.time()
@@ -309,8 +314,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
                         task.rewards)
         if reward_model is not None:
-            scores = reward_model.add_to(scores, [task.prompt(examples_P[c.prompt_index]) for c in completions],
-                                         [c.text for c in completions])
+            scores = reward_model.add_to(scores, [prompt_text(task, examples_P[c.prompt_index], tokenizer)
+                                                  for c in completions], [c.text for c in completions])
         rewards_B = torch.tensor(scores.total_B, dtype=torch.float)
         scored = time.time()
 
@@ -382,6 +387,9 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         if metrics.get("loss/tokens", 1.0) == 0:  # no rank had a token to learn from: no update happened
             metrics.update({key: float("nan") for key in UPDATE_ONLY_METRICS if key in metrics})
         runlog.step(step, metrics)
+        if runlog.enabled:  # a few completions with their rewards, for the run report
+            runlog.samples(step, sample_rows(examples_P, completions, scores,
+                                             lambda index: tokenizer.decode(prompt_ids[index])))
         steps_without_signal = steps_without_signal + 1 if metrics["groups/zero_std_share"] == 1.0 else 0
         if steps_without_signal == NO_SIGNAL_WARN_STEPS:
             say(f"WARNING: no learning signal: in each of the last {NO_SIGNAL_WARN_STEPS} steps every group's "
@@ -391,7 +399,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
 
         last = step == config.run.steps
         if config.run.eval_every and step % config.run.eval_every == 0 and not last:
-            result = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
+            result = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator,
+                                       pool=scorer.pool)
             runlog.write("eval.jsonl", dict(result, step=step))
             say(f"held-out at step {step}: {result}")
         if (config.run.save_every and step % config.run.save_every == 0) or last:
@@ -402,7 +411,8 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             if is_main:
                 prune_checkpoints(out / "checkpoints", config.run.keep_last)
 
-    history["after"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator)
+    history["after"] = evaluate_held_out(generator, tokenizer, task, eval_examples, config, accelerator,
+                                          pool=scorer.pool)
     runlog.write("eval.jsonl", dict(history["after"], step=config.run.steps))
     say(f"held-out after RL: {history['after']}")
     runlog.close()

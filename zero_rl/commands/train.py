@@ -59,6 +59,20 @@ def _before_report(generator, tokenizer, task, examples, config: TrainConfig) ->
     return before
 
 
+def write_run_report(out: Path) -> Path | None:
+    """The training report (report.html); a failure here is printed, not raised: the run itself is done."""
+    from zero_rl.run_report import report_run
+
+    try:
+        path = report_run(out)
+    except Exception as error:  # noqa: BLE001
+        print(f"training report: could not write {out / 'report.html'}: {type(error).__name__}: {error}; "
+              f"retry with `zero-rl report {out}`")
+        return None
+    print(f"training report: {path}")
+    return path
+
+
 def run_training(config: TrainConfig, report: bool = True, overwrite: bool = False, prepared=None) -> dict:
     """`prepared`: what `preflight` checked (task, splits, checkpoint); checked here when not given."""
     from accelerate import Accelerator
@@ -94,7 +108,14 @@ def run_training(config: TrainConfig, report: bool = True, overwrite: bool = Fal
         say(f"report: {accelerator.num_processes} processes, so the before/after report samples with transformers "
             f"on the main rank (training samples with {generator.name})")
     before = _before_report(report_generator, tokenizer, task, examples, config) if do_report else None
-    result = train(config, model=model, tokenizer=tokenizer, task=task, generator=generator, accelerator=accelerator)
+    try:
+        result = train(config, model=model, tokenizer=tokenizer, task=task, generator=generator,
+                       accelerator=accelerator)
+    except BaseException:  # flush what the trackers hold and mark their runs failed, then let the error through
+        from zero_rl.trackers import close_all
+
+        close_all(failed=True)
+        raise
     if do_report:
         after = held_out_report(report_generator, tokenizer, task, examples, config, include_control=False)
         print_comparison(before, after)
@@ -108,6 +129,8 @@ def run_training(config: TrainConfig, report: bool = True, overwrite: bool = Fal
         print(f"\nreport: {path}   checkpoints: {out / 'checkpoints'}   total time {time.time() - started:.0f} s "
               f"(CPU {cpu_description()}, {torch.get_num_threads()} threads)")
         result.update(report_before=before, report_after=after)
+    if is_main:
+        write_run_report(out)
     # end the process group together: a rank that exits alone gets the others killed mid-teardown
     accelerator.wait_for_everyone()
     close = getattr(result.get("generator"), "close", None)
