@@ -215,3 +215,19 @@ def test_training_with_the_step_reward(tmp_path, algorithm):
         assert abs(m["reward/total"] - (m["reward/accuracy"] + 0.1 * m["reward/format"])) < 1e-6
         if algorithm == "grpo":
             assert m["process/steps_mean"] >= 1 and m["advantages/process_abs_mean"] > 0
+
+
+class ConstantBatch:
+    """A batched reward (scored once per batch in the caller's process)."""
+
+    batched = True
+
+    def score_batch(self, completions, examples):
+        return [0.25] * len(completions)
+
+
+def test_batched_rewards_and_step_rewards_together():
+    rewards = {"steps": (steps_reward, 0.5), "outcome": (outcome, 1.0), "batch": (ConstantBatch(), 2.0)}
+    scores = score_inline(rewards, ["abc", "xyz"], [{"id": 1}, {"id": 2}])
+    assert scores.total_B == [2.5, 2.5]  # outcome 2 + 2 x 0.25; the step reward stays out of the total
+    assert list(scores.components) == ["steps", "outcome", "batch"] and "steps" in scores.steps
