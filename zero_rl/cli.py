@@ -34,8 +34,8 @@ def train_parser() -> argparse.ArgumentParser:
     run, task = RunConfig(), TaskConfig()
     parser = argparse.ArgumentParser(
         prog="zero-rl train", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="GRPO (default) or PPO (algorithm.name=ppo) on a task. With no arguments: the embedded tiny "
-                    "base model on the arithmetic task.",
+        description="GRPO (default), PPO (algorithm.name=ppo) or online DPO (algorithm.name=online_dpo) on a task. "
+                    "With no arguments: the embedded tiny base model on the arithmetic task.",
         epilog="overrides: section.field=value anywhere on the line, e.g. run.steps=50 algorithm.beta=0.01\n"
                "  generation.group_size=16 task.options.data=openai/gsm8k (a key inside task.options).\n"
                "  `zero-rl train --print-config` lists every field with its default and meaning;\n"
