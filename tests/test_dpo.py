@@ -226,3 +226,14 @@ def test_dpo_command(tmp_path):
     assert (out / "config.json").is_file()
     assert main(["dpo", "--data", str(tmp_path / "missing.jsonl"), "--output-dir", str(out)]) == 2
     assert main(["dpo", "--data", str(data), "--output-dir", str(out), "algorithm.dpo_loss=hinge"]) == 2
+
+
+def test_online_dpo_config_errors():
+    from zero_rl.config import ConfigError
+
+    with pytest.raises(ConfigError, match="ddp only"):
+        build_config({}, ["algorithm.name=online_dpo", "distributed.strategy=fsdp2"])
+    with pytest.raises(ConfigError, match="dpo_loss"):
+        build_config({}, ["algorithm.name=online_dpo", "algorithm.dpo_loss=hinge"])
+    with pytest.raises(ConfigError, match="dpo_beta"):
+        build_config({}, ["algorithm.dpo_beta=0"])

@@ -147,6 +147,12 @@ def report_main(argv: list) -> int:
     return main(argv)
 
 
+def export_main(argv: list) -> int:
+    from zero_rl.commands.export import export_main as run
+
+    return run(argv)
+
+
 def train_rm_main(argv: list) -> int:
     from zero_rl.commands.train_rm import main
 
@@ -160,7 +166,7 @@ def dpo_main(argv: list) -> int:
 
 
 COMMANDS = {"train": train_main, "eval": eval_main, "tasks": tasks_main, "report": report_main,
-            "train-rm": train_rm_main, "dpo": dpo_main}
+            "export": export_main, "train-rm": train_rm_main, "dpo": dpo_main}
 
 
 def main(argv: list | None = None) -> int:
@@ -169,11 +175,12 @@ def main(argv: list | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"zero-rl: unknown command {argv[0]!r}", file=sys.stderr)
-        print("usage: zero-rl {train,eval,tasks,report,train-rm,dpo} ...\n"
+        print("usage: zero-rl {train,eval,tasks,report,export,train-rm,dpo} ...\n"
               "  train  GRPO or PPO training (no arguments: embedded tiny base model on arithmetic, on CPU)\n"
               "  eval   pass@k / maj@k / mean@k of a model on held-out sets\n"
               "  tasks  list registered tasks (-v: with their options)\n"
               "  report the training report of a run folder (report.html; --compare RUN_A RUN_B)\n"
+              "  export a sharded (fsdp2 / LoRA) checkpoint -> a merged Hugging Face model folder\n"
               "  train-rm  train a reward model on preference pairs (Bradley-Terry)\n"
               "  dpo    offline DPO from a preference file\n"
               "`zero-rl <command> --help` for each command's flags and defaults.")

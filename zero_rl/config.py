@@ -36,9 +36,15 @@ class ModelConfig:
     float32, or bfloat16 (falls back to float32, logged, where bf16 is emulated and ~10x slower)."""
     gradient_checkpointing: bool = False
     """Trade compute for memory in the policy's backward pass."""
+    lora: dict = field(default_factory=dict)
+    """LoRA adapters with peft ({} = full fine-tuning): {rank, alpha, dropout, target_modules} (zero_rl/lora.py);
+    the reference model is then the base with adapters disabled (no second copy)."""
 
     def __post_init__(self):
         _one_of("model.dtype", self.dtype, {"auto", "float32", "bfloat16"})
+        from zero_rl.lora import check_lora_options
+
+        check_lora_options(self.lora)
 
 
 @dataclass
@@ -98,6 +104,9 @@ class GenerationConfig:
     """TIS cap C: each token's weight is min(exp(trainer_logp - generator_logp), C)."""
     check_sync_every: int = 0
     """vLLM: every N syncs, check greedy tokens and log-probs of a probe prompt against the trainer (0: never)."""
+    sync_bucket_mb: float = 64.0
+    """vLLM sync: weights gathered (FSDP2: one all-gather) and loaded per bucket of at most this many MB (a
+    bigger tensor is its own bucket); the most extra memory a sync takes on the trainer's side."""
 
     def __post_init__(self):
         _one_of("generation.backend", self.backend, {"hf", "vllm", "auto"})
@@ -112,6 +121,7 @@ class GenerationConfig:
         _check(self.temperature > 0, f"generation.temperature must be > 0 for training, got {self.temperature}")
         _check(0 < self.top_p <= 1, f"generation.top_p must be in (0, 1], got {self.top_p}")
         _check(self.max_new_tokens >= 1, f"generation.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        _check(self.sync_bucket_mb > 0, f"generation.sync_bucket_mb must be > 0, got {self.sync_bucket_mb}")
 
 
 @dataclass
@@ -319,6 +329,34 @@ class RunConfig:
 
 
 @dataclass
+class DistributedConfig:
+    """How the policy, reference and critic are held across processes (zero_rl/distributed.py)."""
+
+    strategy: str = "ddp"
+    """ddp (every process holds full weights, gradients all-reduced) or fsdp2 (torch fully_shard per decoder
+    layer + root: parameters, gradients and optimizer state sharded across processes)."""
+    reshard_after_forward: bool = True
+    """fsdp2: free the gathered layer after its forward and gather again for backward (ZeRO-3); false keeps it
+    until backward (ZeRO-2-like, more memory, less communication)."""
+    cpu_offload: bool = False
+    """fsdp2: keep sharded parameters, gradients and optimizer state in CPU memory (torch CPUOffloadPolicy)."""
+    param_dtype: str = "float32"
+    """fsdp2 mixed precision: dtype of the gathered parameters used in forward/backward (master weights stay
+    float32): float32 or bfloat16."""
+    reduce_dtype: str = "float32"
+    """fsdp2 mixed precision: dtype of the gradient reduce-scatter: float32 or bfloat16."""
+    timeout_s: float = 1800.0
+    """Timeout of every collective (process-group timeout): a rank that skips or reorders a collective fails
+    the run with an error after this long instead of hanging it."""
+
+    def __post_init__(self):
+        _one_of("distributed.strategy", self.strategy, {"ddp", "fsdp2"})
+        _one_of("distributed.param_dtype", self.param_dtype, {"float32", "bfloat16"})
+        _one_of("distributed.reduce_dtype", self.reduce_dtype, {"float32", "bfloat16"})
+        _check(self.timeout_s > 0, f"distributed.timeout_s must be > 0, got {self.timeout_s}")
+
+
+@dataclass
 class RewardModelConfig:
     """A learned reward model as one more reward term (zero_rl/reward_model.py); off while name_or_path is null."""
 
@@ -348,9 +386,13 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     reward_model: RewardModelConfig = field(default_factory=RewardModelConfig)
 
     def __post_init__(self):
+        _check(self.algorithm.name != "online_dpo" or self.distributed.strategy == "ddp",
+               "algorithm.name=online_dpo runs with distributed.strategy=ddp only (its pair update is not written for "
+               "fsdp2's sharded collectives); use ddp")
         _check(self.generation.group_size >= 2 or self.algorithm.name == "ppo",
                f"generation.group_size must be >= 2 for group baselines (algorithm.name={self.algorithm.name}), got "
                f"{self.generation.group_size}; PPO's critic allows 1")
@@ -521,6 +563,7 @@ RESUMABLE_CHANGES = {
     "generation.backend", "generation.gpu_memory_utilization", "generation.enable_sleep_mode",
     "generation.enable_prefix_caching", "generation.tensor_parallel_size", "generation.check_sync_every",
     "optim.micro_batch_size", "critic.micro_batch_size", "model.gradient_checkpointing",
+    "generation.sync_bucket_mb", "distributed.timeout_s",
 }
 """Fields a resumed run may change: length, evaluation, logging and how the work is laid out. Everything else
 (model, task, sampling, algorithm, optimizer, batch shape, seed) must match the run being resumed."""

@@ -8,13 +8,14 @@ gradients are accumulated under `no_sync` and all-reduced once, as the policy's 
 """
 
 import copy
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from zero_rl.batch import RolloutBatch, completion_position_outputs
+from zero_rl.distributed import agreed_share_prompts, clip_grad_norm, no_sync_context, padded_to_all_ranks, \
+    padding_rows, shard_model
 from zero_rl.losses import clipped_value_loss, explained_variance, masked_mean
 from zero_rl.update import all_reduce_gradients, micro_batches
 
@@ -82,10 +83,16 @@ class Critic:
         critic = config.critic
         self.config, self.accelerator = config, accelerator
         self.lr = critic.lr if critic.lr is not None else critic.lr_ratio * config.optim.lr
+        self.sharded = getattr(config, "distributed", None) is not None and config.distributed.strategy == "fsdp2"
+        if self.sharded:  # sharded like the policy, before its optimizer sees the parameters
+            value_model = shard_model(value_model, config.distributed)
         optimizer = torch.optim.AdamW(value_model.parameters(), lr=self.lr, betas=tuple(config.optim.betas),
                                       weight_decay=critic.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
-        self.model, self.optimizer = accelerator.prepare(value_model.to(accelerator.device), optimizer)
+        if self.sharded:
+            self.model, self.optimizer = value_model, optimizer
+        else:
+            self.model, self.optimizer = accelerator.prepare(value_model.to(accelerator.device), optimizer)
         self.distributed = accelerator.num_processes > 1
 
     @property
@@ -103,9 +110,12 @@ class Critic:
         model = self.unwrapped.eval()
         values_BT = torch.zeros_like(batch.completion_mask_BT)
         with self.accelerator.autocast():
-            for index in self._micro_batches(torch.arange(len(batch)), batch):
-                values_BT[index] = completion_values(model, batch.select(index),
-                                                     self.config.optim.share_prompt_forward).cpu()
+            for index in padded_to_all_ranks(self._micro_batches(torch.arange(len(batch)), batch), model):
+                sub = batch.select(padding_rows(batch) if index is None else index)
+                values = completion_values(model, sub, agreed_share_prompts(sub, self.config.optim.share_prompt_forward,
+                                                                            model))
+                if index is not None:  # (None: fsdp2, a forward to match the other ranks')
+                    values_BT[index] = values.cpu()
         return values_BT * batch.completion_mask_BT
 
     def update(self, batch: RolloutBatch, old_values_BT, returns_BT, mask_BT, step_scheduler: bool = True) -> dict:
@@ -117,28 +127,33 @@ class Critic:
         weight = 1.0
         if len(rows) == 0:  # nothing to fit here, but every rank must join the gradient all-reduce
             rows, weight = torch.arange(min(1, len(batch))), 0.0
-        micro = self._micro_batches(rows, batch)
-        accumulate = (lambda: accelerator.no_sync(self.model)) if self.distributed else nullcontext
+        micro = padded_to_all_ranks(self._micro_batches(rows, batch), self.model)  # fsdp2: None = zero pass
+        accumulate = no_sync_context(self.model, accelerator)
         device = next(self.model.parameters()).device
         total_tokens = float(mask_BT[rows].sum()) or 1.0
         loss_sum = clipped_sum = 0.0
         grad_norms = []
         for _ in range(critic.update_epochs):
             for index in micro:
-                mask_mb = mask_BT[index].to(device)
+                padding = index is None
+                index = padding_rows(batch) if padding else index
+                mask_mb = mask_BT[index].to(device) * (0.0 if padding else 1.0)
                 with accumulate():
                     with accelerator.autocast():
-                        values_BT = completion_values(self.model, batch.select(index),
-                                                      self.config.optim.share_prompt_forward)
+                        sub = batch.select(index)
+                        values_BT = completion_values(self.model, sub, agreed_share_prompts(
+                            sub, self.config.optim.share_prompt_forward, self.model))
                     loss_BT, clipped_BT = clipped_value_loss(values_BT, old_values_BT[index].to(device),
                                                              returns_BT[index].to(device), critic.value_clip)
                     loss = (loss_BT * mask_mb).sum() / total_tokens  # token-mean over the whole batch
-                    accelerator.backward(loss * weight)
+                    accelerator.backward(loss * (0.0 if padding else weight))
                 loss_sum += float(loss.detach())
                 clipped_sum += float((clipped_BT * mask_mb).sum())
-            if self.distributed:
+            if self.distributed and not self.sharded:
                 all_reduce_gradients(self.unwrapped, accelerator.num_processes)
-            if critic.max_grad_norm > 0:
+            if self.sharded:
+                grad_norm = clip_grad_norm(self.model.parameters(), critic.max_grad_norm)
+            elif critic.max_grad_norm > 0:
                 grad_norm = accelerator.clip_grad_norm_(self.model.parameters(), critic.max_grad_norm)
             else:
                 grad_norm = torch.norm(torch.stack([p.grad.norm() for p in self.model.parameters()

@@ -8,7 +8,6 @@ the config. Runs single-process or under `accelerate launch` (DDP): each process
 step's prompts and keeps its own generator.
 """
 
-import copy
 import math
 import random
 import time
@@ -225,7 +224,11 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
 
     from zero_rl.precision import training_mixed_precision
 
-    accelerator = accelerator or Accelerator(mixed_precision=training_mixed_precision(config.model.dtype, log or print))
+    from zero_rl import distributed as dist_
+
+    accelerator = accelerator or Accelerator(mixed_precision=training_mixed_precision(config.model.dtype, log or print),
+                                             kwargs_handlers=[dist_.process_group_timeout(config.distributed)])
+    dist_.check_launcher(accelerator)
     rank, world, is_main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     if config.run.prompts_per_step % world:
         raise ConfigError(f"run.prompts_per_step={config.run.prompts_per_step} must divide evenly across "
@@ -252,25 +255,32 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     ppo = config.algorithm.name == "ppo"
     needs_reference = config.algorithm.beta > 0 or config.algorithm.kl_reward_coef > 0
     needs_reference = needs_reference or config.algorithm.name == "online_dpo"
-    ref_model = copy.deepcopy(model).eval().requires_grad_(False) if needs_reference else None
+    # distributed / LoRA (zero_rl/distributed.py, zero_rl/lora.py): adapters on the policy (the reference is then
+    # the base with adapters off), fsdp2 shards policy and reference; only trainable parameters are optimized
+    value_model = build_value_model(model, config.critic.name_or_path, seed=config.run.seed,  # (before sharding)
+                                    gradient_checkpointing=config.model.gradient_checkpointing) if ppo else None
+    model, ref_model, sharded = dist_.hold_policy(model, config, needs_reference, say)
 
     optim = config.optim
-    optimizer = torch.optim.AdamW(model.parameters(), lr=optim.lr, betas=tuple(optim.betas),
-                                  weight_decay=optim.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=optim.lr,
+                                  betas=tuple(optim.betas), weight_decay=optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_multiplier(s, optim.warmup_steps, config.run.steps, optim.schedule))
-    model, optimizer = accelerator.prepare(model, optimizer)
-    if ref_model is not None:
+    if not sharded:  # (accelerate would wrap an FSDP2 module in DDP)
+        model, optimizer = accelerator.prepare(model, optimizer)
+    if ref_model is not None and not sharded:
         ref_model.to(accelerator.device)
     policy = accelerator.unwrap_model(model)
     critic = None
     if ppo:  # from the policy's base checkpoint (overwritten below when resuming) or critic.name_or_path
         critic_config = config.critic
-        critic = Critic(build_value_model(policy, critic_config.name_or_path, seed=config.run.seed,
-                                          gradient_checkpointing=config.model.gradient_checkpointing),
-                        config, accelerator, lambda s: lr_multiplier(s, critic_config.lr_warmup_steps,
+        critic = Critic(value_model, config, accelerator, lambda s: lr_multiplier(s, critic_config.lr_warmup_steps,
                                                                      config.run.steps, critic_config.schedule))
     generator = generator or build_generator(config.generation.backend, policy, tokenizer, config.generation, say)
+    dist_.check_even_eval(config, len(eval_examples), world, generator.name)
+    dist_.print_holdings({"policy": policy, "critic": critic.unwrapped if critic else None}, config, accelerator)
+    # (save, load): sharded with torch.distributed.checkpoint for fsdp2 / LoRA, else the HF-format checkpoint
+    checkpoints = dist_.checkpoint_functions(config) or (save_checkpoint, load_checkpoint)
     use_tis = generator.name == "vllm" and config.generation.importance_correction
     scorer = _Scorer(config.task)
     reward_model = RewardModelTerm.from_config(config.reward_model, accelerator.device)
@@ -281,7 +291,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     start_step, history, kl_coef = 0, {}, config.algorithm.kl_reward_coef
     checkpoint = resume_point(out / "checkpoints", config.run.steps) if config.run.resume else None
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, policy, optimizer, scheduler, rank, critic=critic)
+        state = checkpoints[1](checkpoint, policy, optimizer, scheduler, rank, critic=critic)
         start_step, history = state["step"], state.get("history", {})
         kl_coef = state.get("kl_coef", kl_coef)
         generator.sync_weights(policy)
@@ -384,6 +394,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             "tokens_per_s": generated_tokens / max(generated - started, 1e-9),
         })
         metrics = _average_across_ranks(metrics, accelerator)
+        metrics.update(dist_.per_rank_memory(accelerator))
         if metrics.get("loss/tokens", 1.0) == 0:  # no rank had a token to learn from: no update happened
             metrics.update({key: float("nan") for key in UPDATE_ONLY_METRICS if key in metrics})
         runlog.step(step, metrics)
@@ -404,7 +415,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             runlog.write("eval.jsonl", dict(result, step=step))
             say(f"held-out at step {step}: {result}")
         if (config.run.save_every and step % config.run.save_every == 0) or last:
-            save_checkpoint(out / "checkpoints", step, policy, tokenizer, optimizer, scheduler,
+            checkpoints[0](out / "checkpoints", step, policy, tokenizer, optimizer, scheduler,
                             {"data_position": step * config.run.prompts_per_step, "history": history,
                              "kl_coef": kl_coef},
                             rank=rank, is_main=is_main, barrier=accelerator.wait_for_everyone, critic=critic)

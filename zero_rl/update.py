@@ -1,11 +1,11 @@
 """One policy update on a rollout batch: clipped surrogate (+ optional KL and truncated importance sampling),
 micro-batched with gradient accumulation, `update_epochs` optimizer steps."""
 
-from contextlib import nullcontext
-
 import torch
 
 from zero_rl.batch import completion_logprobs
+from zero_rl.distributed import agreed_share_prompts, clip_grad_norm, is_sharded, no_sync_context, \
+    padded_to_all_ranks, padding_rows
 from zero_rl.losses import KL_ESTIMATORS, aggregate, aggregate_share, clipped_policy_loss
 
 
@@ -58,10 +58,13 @@ def rollout_logprobs(model, batch, config, accelerator) -> torch.Tensor:
     logp_BT = torch.zeros_like(batch.completion_mask_BT)
     rows = torch.arange(len(batch))
     with accelerator.autocast():
-        for index in micro_batches(rows, optim.micro_batch_size, batch.attention_mask_BL.sum(dim=1),
-                                   optim.micro_batch_tokens):
-            logp_BT[index] = completion_logprobs(model, batch.select(index), config.generation.temperature,
-                                                 share_prompts=optim.share_prompt_forward)[0].float().cpu()
+        for index in padded_to_all_ranks(micro_batches(rows, optim.micro_batch_size, batch.attention_mask_BL.sum(
+                dim=1), optim.micro_batch_tokens), model):  # (fsdp2: None = a forward to match other ranks')
+            sub = batch.select(padding_rows(batch) if index is None else index)
+            logp = completion_logprobs(model, sub, config.generation.temperature,
+                                       share_prompts=agreed_share_prompts(sub, optim.share_prompt_forward, model))[0]
+            if index is not None:
+                logp_BT[index] = logp.float().cpu()
     return logp_BT * batch.completion_mask_BT
 
 
@@ -79,7 +82,11 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
         any_rows = torch.tensor([float(learn)], device=accelerator.device)
         torch.distributed.all_reduce(any_rows)
         learn = bool(any_rows.item() > 0)
-    accumulate = (lambda: accelerator.no_sync(model)) if distributed else nullcontext
+    accumulate = no_sync_context(model, accelerator)
+    sharded = is_sharded(model)
+    # fsdp2: every forward/backward is a collective, so each rank runs as many as the busiest one (None: a pass
+    # with zero loss on one row, nothing recorded)
+    passes = padded_to_all_ranks(micro, model)
     totals = {"tokens": 0.0, "clipped": 0.0, "kl": 0.0, "entropy": 0.0, "mismatch_abs": 0.0, "is_weight": 0.0}
     mismatch_max, grad_norms = 0.0, []
 
@@ -87,19 +94,25 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
     if alg.update_epochs > 1:  # the ratio's denominator must stay at the sampling weights across epochs
         old_logp_BT = torch.zeros_like(batch.completion_mask_BT)
         with torch.no_grad(), accelerator.autocast(), accumulate():
-            for index in micro:
-                old_logp_BT[index] = completion_logprobs(model, batch.select(index), gen.temperature,
-                                                         share_prompts=share)[0].float().cpu()
+            for index in passes:
+                sub = batch.select(padding_rows(batch) if index is None else index)
+                logp = completion_logprobs(model, sub, gen.temperature,
+                                           share_prompts=agreed_share_prompts(sub, share, model))[0]
+                if index is not None:
+                    old_logp_BT[index] = logp.float().cpu()
 
     for epoch in range(alg.update_epochs):
         share_total = sum(aggregate_share(loss_mask_BT[index], alg.loss_aggregation) for index in micro) or 1.0
-        for index in micro:
+        for index in passes:
+            padding = index is None
+            index = padding_rows(batch) if padding else index
             sub = batch.select(index)
-            mask_BT = loss_mask_BT[index].to(next(model.parameters()).device)
+            share_mb = agreed_share_prompts(sub, share, model)  # (fsdp2: the same number of forwards on every rank)
+            mask_BT = loss_mask_BT[index].to(next(model.parameters()).device) * (0.0 if padding else 1.0)
             with accumulate():
                 with accelerator.autocast():
                     logp_BT, entropy_BT = completion_logprobs(model, sub, gen.temperature, with_entropy=epoch == 0,
-                                                              share_prompts=share)
+                                                              share_prompts=share_mb)
                 logp_BT = logp_BT.float()
                 device = logp_BT.device
                 old_BT = old_logp_BT[index].to(device) if old_logp_BT is not None else logp_BT.detach()
@@ -112,13 +125,17 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
                 loss = aggregate(loss_BT, mask_BT, alg.loss_aggregation, max_length=gen.max_new_tokens)
                 if ref_model is not None:
                     with torch.no_grad(), accelerator.autocast():
-                        ref_logp_BT = completion_logprobs(ref_model, sub, gen.temperature, share_prompts=share)[0]
+                        ref_logp_BT = completion_logprobs(ref_model, sub, gen.temperature, share_prompts=share_mb)[0]
                     kl_BT = KL_ESTIMATORS[alg.kl_estimator](logp_BT, ref_logp_BT)
                     loss = loss + alg.beta * aggregate(kl_BT, mask_BT, alg.loss_aggregation,
                                                        max_length=gen.max_new_tokens)
                     totals["kl"] += float((kl_BT.detach() * mask_BT).sum())
                 loss_share = aggregate_share(mask_BT, alg.loss_aggregation) / share_total
+                if padding:  # a finite zero (the padding row's own loss may be 0/0)
+                    loss, loss_share = logp_BT.sum() * 0.0, 1.0
                 accelerator.backward(loss * loss_share)
+            if padding:
+                continue
             n_tokens = float(mask_BT.sum())
             totals["tokens"] += n_tokens
             totals["clipped"] += float((clipped_BT * mask_BT).sum())
@@ -135,9 +152,11 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
         if not learn:
             grad_norms.append(float("nan"))
             continue
-        if distributed:
+        if distributed and not sharded:
             all_reduce_gradients(accelerator.unwrap_model(model), accelerator.num_processes)
-        if optim.max_grad_norm > 0:
+        if sharded:  # DTensor gradients: the norm over every rank's shards
+            grad_norm = clip_grad_norm(model.parameters(), optim.max_grad_norm)
+        elif optim.max_grad_norm > 0:
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm)
         else:
             grad_norm = torch.norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))

@@ -85,7 +85,10 @@ def run_training(config: TrainConfig, report: bool = True, overwrite: bool = Fal
     from zero_rl.trainer import train
 
     prepared = prepared or preflight(config, overwrite)  # before anything loads: a user error costs seconds
-    accelerator = Accelerator(mixed_precision=training_mixed_precision(config.model.dtype))
+    from zero_rl.distributed import process_group_timeout
+
+    accelerator = Accelerator(mixed_precision=training_mixed_precision(config.model.dtype),
+                              kwargs_handlers=[process_group_timeout(config.distributed)])
     is_main = accelerator.is_main_process
     started = time.time()
     out = Path(config.run.output_dir)
@@ -116,8 +119,12 @@ def run_training(config: TrainConfig, report: bool = True, overwrite: bool = Fal
 
         close_all(failed=True)
         raise
-    if do_report:
+    # fsdp2: the policy is now sharded and each of its forwards is a collective, so every rank generates the
+    # after-report in step (same prompts, same seeds); the main rank prints and writes it
+    in_step = report and config.distributed.strategy == "fsdp2" and accelerator.num_processes > 1
+    if do_report or in_step:
         after = held_out_report(report_generator, tokenizer, task, examples, config, include_control=False)
+    if do_report:
         print_comparison(before, after)
         path = out / "report.json"
         path.write_text(json.dumps({"before": before, "after": after, "wall_s": time.time() - started,

@@ -62,6 +62,11 @@ def shared_prompt_sample(model, prompt_ids: list[list[int]], params: SamplingPar
     finished, they leave the batch and the cache, so the long tail of a group costs only its own rows.
     Temperature 0 is greedy.
     """
+    from zero_rl.distributed import all_ranks_true, is_sharded
+
+    # fsdp2: each forward all-gathers weights, so a rank whose rows are done keeps stepping until all ranks are
+    # (what finished rows draw is never recorded)
+    all_done = all_ranks_true if is_sharded(model) else bool
     device = next(model.parameters()).device
     ids_UL, mask_UL = left_pad(prompt_ids, pad_id)
     ids_UL, mask_UL = ids_UL.to(device), mask_UL.to(device)
@@ -95,9 +100,9 @@ def shared_prompt_sample(model, prompt_ids: list[list[int]], params: SamplingPar
         logp_NT[row_A[live_A], step] = logp_AV.gather(-1, token_A.unsqueeze(-1)).squeeze(-1)[live_A]
         finished_A = finished_A | (token_A == eos_id)
         steps = step + 1
-        if step == params.max_new_tokens - 1 or bool(finished_A.all()):
+        if step == params.max_new_tokens - 1 or all_done(bool(finished_A.all())):
             break
-        if int(finished_A.sum()) >= len(row_A) // 4:  # drop finished rows from the batch and the KV cache
+        if len(row_A) // 4 <= int(finished_A.sum()) < len(row_A):  # drop finished rows from the batch and the KV cache
             keep_A = (~finished_A).nonzero().squeeze(1)
             cache.batch_select_indices(keep_A)
             row_A, token_A, mask_AL, position_A = row_A[keep_A], token_A[keep_A], mask_AL[keep_A], position_A[keep_A]
@@ -139,6 +144,8 @@ class HFGenerator:
         return self._completions(new_ids_NT, token_logp_NT, params)
 
     def _generate_with_stop_strings(self, prompt_ids, params):
+        from zero_rl.distributed import is_sharded
+
         device = next(self.model.parameters()).device
         input_ids, attention_mask = left_pad(prompt_ids, self.pad_id)
         greedy = params.temperature == 0
@@ -165,6 +172,7 @@ class HFGenerator:
             return_dict_in_generate=True,
             stop_strings=list(params.stop),
             tokenizer=self.tokenizer,
+            synced_gpus=is_sharded(self.model),  # fsdp2: every rank steps until all ranks are done
         )
         new_ids_NT = out.sequences[:, input_ids.shape[1]:].cpu()
         return new_ids_NT, recorder.finish(new_ids_NT)

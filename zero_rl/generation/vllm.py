@@ -266,7 +266,13 @@ class VLLMGenerator:
         """Stream the trainer's weights into the engine in place, then drop the prefix cache built on the old ones."""
         if self.asleep:  # loading into a sleeping engine would be undone (or lost) when it wakes
             self.wake()
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": full_state_items(model)})
+        from zero_rl.distributed import hf_weight_items
+
+        # gathered bucket by bucket from shards under fsdp2 (LoRA: merged on the fly); the ranks first check that
+        # they are all at the same sync over the same weights
+        self.syncs = getattr(self, "syncs", 0) + 1
+        weights = hf_weight_items(model, self.config.sync_bucket_mb, tag=f"vLLM weight sync {self.syncs}")
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
         self.llm.reset_prefix_cache()
         self.weights_stale = False
 
