@@ -8,7 +8,7 @@ from zero_rl.config import ConfigError, build_config, load_config
 
 @pytest.mark.parametrize("override,message", [
     ("algorithm.clip_low=1.5", "algorithm.clip_low must be in (0, 1), got 1.5"),
-    ("algorithm.advantage=gae", "algorithm.advantage='gae' is not valid; choose one of: dr_grpo, grpo, rloo"),
+    ("algorithm.advantage=gae", "algorithm.advantage='gae' is not valid; choose one of: dr_grpo, grpo, grpo_batch_std, reinforce_pp_baseline, rloo"),
     ("algorithm.loss_aggregation=sum", "choose one of: seq_mean_token_mean, seq_mean_token_sum_norm, token_mean"),
     ("algorithm.kl_estimator=k4", "choose one of: k1, k2, k3"),
     ("generation.group_size=1", "generation.group_size must be >= 2"),

@@ -231,3 +231,12 @@ def test_batched_rewards_and_step_rewards_together():
     scores = score_inline(rewards, ["abc", "xyz"], [{"id": 1}, {"id": 2}])
     assert scores.total_B == [2.5, 2.5]  # outcome 2 + 2 x 0.25; the step reward stays out of the total
     assert list(scores.components) == ["steps", "outcome", "batch"] and "steps" in scores.steps
+
+
+def test_overlong_term_keeps_step_scores():
+    from zero_rl.rewards.length import add_overlong_term
+
+    scores = score_inline({"steps": (steps_reward, 0.5), "outcome": (outcome, 1.0)}, ["abc", "xyz"], [{}, {}])
+    shaped = add_overlong_term(scores, [10, 30], max_length=32, buffer=8)
+    assert shaped.steps == scores.steps and shaped.components["overlong"][0] == 0.0
+    assert shaped.total_B[0] == 2.0 and shaped.total_B[1] < 2.0  # the step reward is still out of the total

@@ -39,11 +39,36 @@ def zero_std_groups(rewards_B: torch.Tensor, group_size: int) -> torch.Tensor:
     return (rewards_PG == rewards_PG[:, :1]).all(dim=1)
 
 
+def grpo_batch_std_advantages(rewards_B: torch.Tensor, group_size: int, std_eps: float = 1e-4, **_) -> torch.Tensor:
+    """Lite PPO (Liu et al. 2025, "Tricks or Traps", arXiv:2508.08221; TRL scale_rewards="batch"):
+    A_i = (r_i - mean(r_group)) / (std(r_batch) + eps), the std over every reward of the step (unbiased)."""
+    rewards_PG = _groups(rewards_B, group_size)
+    centred_B = (rewards_PG - rewards_PG.mean(dim=1, keepdim=True)).reshape(-1)
+    std = rewards_B.std() if rewards_B.numel() > 1 else torch.tensor(0.0)
+    return centred_B / (std + std_eps)
+
+
+def reinforce_pp_baseline_advantages(rewards_B: torch.Tensor, group_size: int, std_eps: float = 1e-4,
+                                     **_) -> torch.Tensor:
+    """REINFORCE++-baseline (Hu et al. 2025, arXiv:2501.03262; verl reinforce_plus_plus_baseline): the group mean
+    as baseline, then whitened over the batch: A = (c - mean(c_batch)) / (std(c_batch) + eps), c = r - mean(r_group).
+    verl whitens over tokens (longer completions weigh more); here every completion counts once."""
+    rewards_PG = _groups(rewards_B, group_size)
+    centred_B = (rewards_PG - rewards_PG.mean(dim=1, keepdim=True)).reshape(-1)
+    std = centred_B.std() if centred_B.numel() > 1 else torch.tensor(0.0)
+    return (centred_B - centred_B.mean()) / (std + std_eps)
+
+
 ADVANTAGES = {
     "grpo": grpo_advantages,
     "dr_grpo": dr_grpo_advantages,
     "rloo": rloo_advantages,
+    "grpo_batch_std": grpo_batch_std_advantages,
+    "reinforce_pp_baseline": reinforce_pp_baseline_advantages,
 }
+
+BATCH_ADVANTAGES = {"grpo_batch_std", "reinforce_pp_baseline"}
+"""Estimators whose statistics span the whole step's batch: under DDP they see every rank's rewards."""
 
 
 def get_advantage_fn(name: str):

@@ -139,6 +139,12 @@ def token_entropy(logits_NV, temperature: float = 1.0, chunk_rows: int | None = 
     return entropy_N
 
 
+def differentiable_entropy(logits_NV, temperature: float = 1.0, chunk_rows: int | None = None):
+    """token_entropy with its gradient (for an entropy bonus in the loss): holds the [N, V] softmax for backward."""
+    log_probs_NV = torch.log_softmax(logits_NV.float() / temperature, dim=-1)
+    return -(log_probs_NV.exp() * log_probs_NV).sum(-1)
+
+
 def _completion_logits_shared(model, batch: RolloutBatch, device):
     """Logits predicting each completion token, [B, T, V], with each distinct prompt's forward run once: the
     prompts go through the model with a KV cache, the cache is indexed out to the rows (so the gradient of
@@ -187,7 +193,7 @@ def completion_position_outputs(model, batch: RolloutBatch, share_prompts: bool 
 
 
 def completion_logprobs(model, batch: RolloutBatch, temperature: float = 1.0, with_entropy: bool = False,
-                        share_prompts: bool = True, chunk_rows: int | None = None):
+                        share_prompts: bool = True, chunk_rows: int | None = None, entropy_grad: bool = False):
     """Per-token log-probs of the completion tokens under `model` at `temperature`: logp_BT (and entropy_BT,
     else None), float32. `share_prompts` runs each distinct prompt's forward once (same values and gradients
     as the plain forward, within floating-point summation order)."""
@@ -200,7 +206,8 @@ def completion_logprobs(model, batch: RolloutBatch, temperature: float = 1.0, wi
     logits_NV = logits_BTV.reshape(B * T_used, V)
     targets_N = work.input_ids_BL[:, -T_used:].reshape(-1).to(device)
     logp_BT = token_logprobs(logits_NV, targets_N, temperature, chunk_rows).view(B, T_used)
-    entropy_BT = token_entropy(logits_NV.detach(), temperature, chunk_rows).view(B, T_used) if with_entropy else None
+    entropy_fn = differentiable_entropy if entropy_grad else token_entropy  # entropy_grad: for an entropy bonus
+    entropy_BT = entropy_fn(logits_NV, temperature, chunk_rows).view(B, T_used) if with_entropy else None
     if T_used < T:  # back to the step's width; the extra columns are padding (mask 0)
         logp_BT = torch.nn.functional.pad(logp_BT, (0, T - T_used))
         entropy_BT = torch.nn.functional.pad(entropy_BT, (0, T - T_used)) if entropy_BT is not None else None

@@ -63,6 +63,13 @@ class TaskConfig:
     """Processes that score completions (0: score in the training process; use >0 for math-verify or code)."""
     reward_timeout_s: float = 10.0
     """Wall-clock limit per completion and reward in the pool; a timeout scores 0 and is counted."""
+    overlong_buffer: int = 0
+    """DAPO overlong shaping (rewards/length.py): a length penalty over the last N tokens before
+    overlong_max_length, added to the reward as component 'overlong'; 0: off (DAPO: 4096 of 20480)."""
+    overlong_max_length: int = 0
+    """Overlong shaping's L_max in tokens; 0: generation.max_new_tokens."""
+    overlong_penalty_factor: float = 1.0
+    """Overlong shaping: the penalty's weight (-factor at L_max; verl's penalty_factor)."""
 
     def __post_init__(self):
         _check(self.eval_samples >= 0, f"task.eval_samples must be >= 0, got {self.eval_samples}")
@@ -72,6 +79,10 @@ class TaskConfig:
         _check(self.reward_timeout_s > 0, f"task.reward_timeout_s must be > 0, got {self.reward_timeout_s}")
         _check(isinstance(self.options, dict), f"task.options must be a mapping, got {type(self.options).__name__}")
         _check(self.eval_size >= 0, f"task.eval_size must be >= 0, got {self.eval_size}")
+        _check(self.overlong_buffer >= 0, f"task.overlong_buffer must be >= 0, got {self.overlong_buffer}")
+        _check(self.overlong_max_length >= 0, f"task.overlong_max_length must be >= 0, got {self.overlong_max_length}")
+        _check(self.overlong_penalty_factor >= 0,
+               f"task.overlong_penalty_factor must be >= 0, got {self.overlong_penalty_factor}")
 
 
 @dataclass
@@ -166,6 +177,25 @@ class AlgorithmConfig:
     """PPO: > 0 makes kl_reward_coef adaptive (Ziegler et al. 2019): it moves toward this per-token KL."""
     kl_horizon: int = 10000
     """PPO: the adaptive KL controller's horizon, in samples."""
+    policy_loss: str = "ppo_clip"
+    """Policy loss (zero_rl/losses.py POLICY_LOSSES): ppo_clip, gspo (sequence ratio), cispo, sapo (soft gate)."""
+    clip_ratio_c: float = 3.0
+    """Dual-clip (ppo_clip): for A < 0 the loss is capped at -A * c; 0 turns it off. On by default as verl: it only
+    acts where the ratio exceeds c, i.e. off-policy (update_epochs > 1, or vLLM sampling drift)."""
+    cispo_cap: float = 5.0
+    """cispo: the importance ratio's upper cap (TRL's absolute epsilon_high; MiniMax-M1 has no lower bound)."""
+    sapo_tau_pos: float = 1.0
+    """sapo: the gate's temperature for tokens with A > 0."""
+    sapo_tau_neg: float = 1.05
+    """sapo: the gate's temperature for tokens with A <= 0."""
+    entropy_coef: float = 0.0
+    """Entropy bonus: the loss minus entropy_coef x the mean token entropy (aggregated as the loss); 0: off."""
+    dynamic_sampling: bool = False
+    """DAPO dynamic sampling (GRPO): drop groups whose rewards are all equal and generate from further prompts until
+    the step has run.prompts_per_step informative groups (see zero_rl/dynamic_sampling.py)."""
+    max_generation_rounds: int = 10
+    """Dynamic sampling: generation rounds (each of run.prompts_per_step prompts) a step may take before it stops
+    with an error (verl's max_num_gen_batches)."""
     # ---- online DPO (zero_rl/dpo.py)
     dpo_beta: float = 0.1
     """online_dpo: beta of the DPO loss (strength of the frozen reference); IPO's margin target is 1 / (2 beta)."""
@@ -206,6 +236,27 @@ class AlgorithmConfig:
         _check(self.dpo_beta > 0, f"algorithm.dpo_beta must be > 0, got {self.dpo_beta}")
         _one_of("algorithm.dpo_loss", self.dpo_loss, {"sigmoid", "ipo"})
         _check(self.dpo_pairs_per_group >= 1, f"algorithm.dpo_pairs_per_group must be >= 1, got {self.dpo_pairs_per_group}")
+        self._check_policy_loss()
+
+    def _check_policy_loss(self):
+        from zero_rl.losses import POLICY_LOSSES
+
+        _one_of("algorithm.policy_loss", self.policy_loss, POLICY_LOSSES)
+        _check(self.clip_ratio_c == 0 or self.clip_ratio_c > 1,
+               f"algorithm.clip_ratio_c must be 0 (dual-clip off) or > 1 (verl: 3.0), got {self.clip_ratio_c}")
+        _check(self.cispo_cap > 0, f"algorithm.cispo_cap must be > 0 (TRL/ScaleRL: 5.0), got {self.cispo_cap}")
+        _check(self.sapo_tau_pos > 0 and self.sapo_tau_neg > 0,
+               f"algorithm.sapo_tau_pos / sapo_tau_neg must be > 0 (paper: 1.0 / 1.05), got "
+               f"{self.sapo_tau_pos} / {self.sapo_tau_neg}")
+        _check(self.entropy_coef >= 0, f"algorithm.entropy_coef must be >= 0, got {self.entropy_coef}")
+        _check(self.max_generation_rounds >= 1,
+               f"algorithm.max_generation_rounds must be >= 1, got {self.max_generation_rounds}")
+        _check(self.policy_loss != "gspo" or self.loss_aggregation == "seq_mean_token_mean",
+               f"algorithm.policy_loss=gspo is a per-sequence objective: it needs "
+               f"algorithm.loss_aggregation=seq_mean_token_mean, got {self.loss_aggregation!r}")
+        _check(not self.dynamic_sampling or self.name == "grpo",
+               "algorithm.dynamic_sampling drops groups whose rewards are all equal, which carry no signal only "
+               "for group baselines: use it with algorithm.name=grpo (PPO's critic learns from every group)")
 
 
 ALGORITHMS = ("grpo", "ppo", "online_dpo")
@@ -396,6 +447,10 @@ class TrainConfig:
         _check(self.generation.group_size >= 2 or self.algorithm.name == "ppo",
                f"generation.group_size must be >= 2 for group baselines (algorithm.name={self.algorithm.name}), got "
                f"{self.generation.group_size}; PPO's critic allows 1")
+        max_length = self.task.overlong_max_length or self.generation.max_new_tokens
+        _check(self.task.overlong_buffer < max_length,
+               f"task.overlong_buffer={self.task.overlong_buffer} must be smaller than the overlong max length "
+               f"{max_length} (task.overlong_max_length, or generation.max_new_tokens when 0)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -30,6 +30,9 @@ from zero_rl.metrics import RunLog, sample_rows, truncate_for_resume
 from zero_rl.scoring import score_inline
 from zero_rl.task_options import prompt_text
 from zero_rl.update import policy_update, rollout_logprobs
+from zero_rl.rewards.length import add_overlong_term
+from zero_rl.advantages import BATCH_ADVANTAGES
+from zero_rl.dynamic_sampling import Rollout, sample_informative_groups
 from zero_rl.dpo import online_dpo_update  # online DPO (algorithm.name: online_dpo)
 from zero_rl.process_rewards import grpo_process_advantages, step_rewards, token_rewards_BT  # process rewards
 from zero_rl.reward_model import RewardModelTerm  # learned reward model term (config section reward_model)
@@ -289,10 +292,12 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     group_size = config.generation.group_size
 
     start_step, history, kl_coef = 0, {}, config.algorithm.kl_reward_coef
+    block = 0
     checkpoint = resume_point(out / "checkpoints", config.run.steps) if config.run.resume else None
     if checkpoint is not None:
         state = checkpoints[1](checkpoint, policy, optimizer, scheduler, rank, critic=critic)
         start_step, history = state["step"], state.get("history", {})
+        block = state["data_position"] // config.run.prompts_per_step  # rounds of prompts consumed (dynamic sampling)
         kl_coef = state.get("kl_coef", kl_coef)
         generator.sync_weights(policy)
         say(f"resumed from {checkpoint} at step {start_step} (data position {state['data_position']})")
@@ -311,21 +316,49 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             pretrain_critic(critic, generator, tokenizer, task, scorer, train_examples, config, accelerator,
                             runlog, say)
 
+    timing = {"generate": 0.0}
+
+    def generate_round(round_block: int) -> Rollout:
+        """Generate and score block `round_block` (1-based) of prompts_per_step prompts; without dynamic sampling
+        the block is the step, so prompts and seeds are the ones a step always had."""
+        begin = time.time()
+        examples_P = step_examples(train_examples, round_block, config.run.prompts_per_step, config.run.seed, rank,
+                                   world)
+        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"]
+                      for e in examples_P]
+        completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003
+                                                                             + round_block) * 64 + rank))
+        timing["generate"] += time.time() - begin
+        scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
+                        task.rewards)
+        if config.task.overlong_buffer:  # DAPO overlong shaping, a reward term on token counts
+            scores = add_overlong_term(scores, [len(c.token_ids) for c in completions],
+                                       config.task.overlong_max_length or config.generation.max_new_tokens,
+                                       config.task.overlong_buffer, config.task.overlong_penalty_factor)
+        if reward_model is not None:  # the learned reward model term (before dynamic sampling reads the totals)
+            scores = reward_model.add_to(scores, [prompt_text(task, examples_P[c.prompt_index], tokenizer)
+                                                  for c in completions], [c.text for c in completions])
+        return Rollout(examples_P, prompt_ids, completions, scores)
+
+    def gather_counts(count: int) -> list:
+        if world == 1:
+            return [count]
+        return accelerator.gather(torch.tensor([count], device=accelerator.device)).cpu().tolist()
+
     syncs, steps_without_signal = 0, 0
     for step in range(start_step + 1, config.run.steps + 1):
         started = time.time()
-        examples_P = step_examples(train_examples, step, config.run.prompts_per_step, config.run.seed, rank, world)
-        prompt_ids = [tokenizer(prompt_text(task, e, tokenizer), add_special_tokens=False)["input_ids"]
-                      for e in examples_P]
-        completions = generator.generate(prompt_ids, rollout_params(config, (config.run.seed * 1_000_003 + step)
-                                                                    * 64 + rank))
-        generated = time.time()
-
-        scores = scorer([c.text for c in completions], [examples_P[c.prompt_index] for c in completions],
-                        task.rewards)
-        if reward_model is not None:
-            scores = reward_model.add_to(scores, [prompt_text(task, examples_P[c.prompt_index], tokenizer)
-                                                  for c in completions], [c.text for c in completions])
+        timing["generate"] = 0.0
+        if config.algorithm.dynamic_sampling:
+            rollout, rounds, sampling_metrics = sample_informative_groups(
+                generate_round, block + 1, config.run.prompts_per_step // world, group_size,
+                config.algorithm.max_generation_rounds, gather_counts)
+        else:
+            rollout, rounds, sampling_metrics = generate_round(block + 1), 1, {}
+        block += rounds
+        examples_P, prompt_ids, completions, scores = (rollout.examples_P, rollout.prompt_ids, rollout.completions,
+                                                       rollout.scores)
+        generated = started + timing["generate"]
         rewards_B = torch.tensor(scores.total_B, dtype=torch.float)
         scored = time.time()
 
@@ -333,7 +366,12 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         batch = build_batch(prompt_ids, completions, pad_id)
         steps_B = step_rewards(scores, task.rewards, completions, tokenizer)  # None unless a reward scored steps
         if critic is None:
-            advantages = advantage_fn(rewards_B, group_size, std_eps=config.algorithm.std_eps)  # [B]
+            if config.algorithm.advantage in BATCH_ADVANTAGES and world > 1:  # batch statistics of all ranks
+                all_rewards_B = accelerator.gather(rewards_B.to(accelerator.device)).cpu()
+                advantages = advantage_fn(all_rewards_B, group_size, std_eps=config.algorithm.std_eps)
+                advantages = advantages[rank * len(rewards_B): (rank + 1) * len(rewards_B)]
+            else:
+                advantages = advantage_fn(rewards_B, group_size, std_eps=config.algorithm.std_eps)  # [B]
             advantage_metrics = {"advantages/mean": float(advantages.mean()), "advantages/std": float(advantages.std())}
         else:
             advantages, returns_BT, values_BT, observed_kl, advantage_metrics = ppo_advantages(  # [B, T]
@@ -386,6 +424,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         metrics = rollout_metrics(scores, completions, rewards_B, zero_std_P, task)
         metrics.update(update_metrics)
         metrics.update(advantage_metrics)
+        metrics.update(sampling_metrics)
         generated_tokens = sum(len(c.token_ids) for c in completions)
         metrics.update({
             "lr": scheduler.get_last_lr()[0], "time/generate": generated - started, "time/score": scored - generated,
@@ -416,7 +455,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             say(f"held-out at step {step}: {result}")
         if (config.run.save_every and step % config.run.save_every == 0) or last:
             checkpoints[0](out / "checkpoints", step, policy, tokenizer, optimizer, scheduler,
-                            {"data_position": step * config.run.prompts_per_step, "history": history,
+                            {"data_position": block * config.run.prompts_per_step, "history": history,
                              "kl_coef": kl_coef},
                             rank=rank, is_main=is_main, barrier=accelerator.wait_for_everyone, critic=critic)
             if is_main:

@@ -7,6 +7,7 @@ from zero_rl.batch import completion_logprobs
 from zero_rl.distributed import agreed_share_prompts, clip_grad_norm, is_sharded, no_sync_context, \
     padded_to_all_ranks, padding_rows
 from zero_rl.losses import KL_ESTIMATORS, aggregate, aggregate_share, clipped_policy_loss
+from zero_rl.losses import policy_loss
 
 
 def truncated_importance_weights(trainer_logp_BT, behaviour_logp_BT, cap: float):
@@ -68,6 +69,12 @@ def rollout_logprobs(model, batch, config, accelerator) -> torch.Tensor:
     return logp_BT * batch.completion_mask_BT
 
 
+def policy_loss_params(alg) -> dict:
+    """The parameters POLICY_LOSSES entries take, from the algorithm config."""
+    return {"clip_low": alg.clip_low, "clip_high": alg.clip_high, "clip_ratio_c": alg.clip_ratio_c,
+            "cispo_cap": alg.cispo_cap, "tau_pos": alg.sapo_tau_pos, "tau_neg": alg.sapo_tau_neg}
+
+
 def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT, config, accelerator,
                   use_importance_correction: bool) -> dict:
     alg, optim, gen = config.algorithm, config.optim, config.generation
@@ -111,18 +118,24 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
             mask_BT = loss_mask_BT[index].to(next(model.parameters()).device) * (0.0 if padding else 1.0)
             with accumulate():
                 with accelerator.autocast():
-                    logp_BT, entropy_BT = completion_logprobs(model, sub, gen.temperature, with_entropy=epoch == 0,
-                                                              share_prompts=share_mb)
+                    logp_BT, entropy_BT = completion_logprobs(model, sub, gen.temperature,
+                                                              with_entropy=epoch == 0 or alg.entropy_coef > 0,
+                                                              share_prompts=share_mb, entropy_grad=alg.entropy_coef > 0)
                 logp_BT = logp_BT.float()
                 device = logp_BT.device
                 old_BT = old_logp_BT[index].to(device) if old_logp_BT is not None else logp_BT.detach()
                 adv_B = advantages_B[index].to(device)
-                loss_BT, clipped_BT = clipped_policy_loss(logp_BT, old_BT, adv_B, alg.clip_low, alg.clip_high)
+                loss_BT, clipped_BT = policy_loss(alg.policy_loss, logp_BT, old_BT, adv_B, mask_BT,
+                                                  **policy_loss_params(alg))  # algorithm.policy_loss
                 behaviour_BT = sub.behaviour_logp_BT.to(device)
                 if use_importance_correction:
                     is_weight_BT = truncated_importance_weights(old_BT, behaviour_BT, gen.importance_cap)
                     loss_BT = loss_BT * is_weight_BT
                 loss = aggregate(loss_BT, mask_BT, alg.loss_aggregation, max_length=gen.max_new_tokens)
+                if alg.entropy_coef > 0:  # entropy bonus: L -= c * H, aggregated as the policy loss
+                    loss = loss - alg.entropy_coef * aggregate(entropy_BT, mask_BT, alg.loss_aggregation,
+                                                               max_length=gen.max_new_tokens)
+                    entropy_BT = entropy_BT.detach()
                 if ref_model is not None:
                     with torch.no_grad(), accelerator.autocast():
                         ref_logp_BT = completion_logprobs(ref_model, sub, gen.temperature, share_prompts=share_mb)[0]
