@@ -11,6 +11,8 @@ is added by the trainer from the completions' token counts when `task.overlong_b
 component 'overlong' (weight 1), before advantages and dynamic sampling.
 """
 
+import dataclasses
+
 from zero_rl.scoring import Scores
 
 
@@ -33,6 +35,6 @@ def add_overlong_term(scores: Scores, lengths: list, max_length: int, buffer: in
     if "overlong" in scores.components:
         raise ValueError("the task already has a reward named 'overlong'; rename it to use task.overlong_buffer")
     penalties = [soft_overlong_penalty(n, max_length, buffer, factor) for n in lengths]
-    return Scores(total_B=[t + p for t, p in zip(scores.total_B, penalties)],
-                  components={**scores.components, "overlong": penalties},
-                  errors=dict(scores.errors), timeouts=dict(scores.timeouts))
+    return dataclasses.replace(scores, total_B=[t + p for t, p in zip(scores.total_B, penalties)],  # keeps steps
+                               components={**scores.components, "overlong": penalties},
+                               errors=dict(scores.errors), timeouts=dict(scores.timeouts))

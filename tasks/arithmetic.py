@@ -113,11 +113,15 @@ def extract_answer(completion: str) -> str | None:
 
 def build(min_operands: int = 2, max_operands: int = 3, max_value: int = 12, operators: str = "+-*",
           paren_prob: float = 0.3, max_multiplications: int = 1, train_size: int = 20000, test_size: int = 500, seed: int = 0,
-          accuracy_weight: float = 1.0, format_weight: float = 0.1) -> Task:
+          accuracy_weight: float = 1.0, format_weight: float = 0.1, step_weight: float = 0.0) -> Task:
+    """`step_weight` > 0 adds the process reward `steps` (zero_rl/rewards/arithmetic_steps.py: each step of the
+    worked chain checked exactly), which reaches the advantages per token (zero_rl/process_rewards.py)."""
     if not 1 <= min_operands <= max_operands:
         raise ValueError(f"need 1 <= min_operands <= max_operands, got {min_operands}, {max_operands}")
     if max_value < 1 or not operators or set(operators) - set("+-*"):
         raise ValueError(f"max_value must be >= 1 and operators a non-empty subset of '+-*', got {max_value}, {operators!r}")
+    if step_weight < 0:
+        raise ValueError(f"arithmetic: step_weight must be >= 0, got {step_weight}")
     knobs = dict(min_operands=min_operands, max_operands=max_operands, max_value=max_value,
                  operators=operators, paren_prob=paren_prob, max_multiplications=max_multiplications)
     sizes = {"train": train_size, "test": test_size}
@@ -127,13 +131,19 @@ def build(min_operands: int = 2, max_operands: int = 3, max_value: int = 12, ope
             raise ValueError(f"task 'arithmetic' has splits train and test, not {split!r}")
         return sample_problems(split, sizes[split], seed, **knobs)
 
+    rewards = {"accuracy": (integer_exact, accuracy_weight), "format": (format_reward, format_weight)}
+    if step_weight > 0:
+        from zero_rl.rewards.arithmetic_steps import step_scores
+
+        rewards["steps"] = (step_scores, step_weight)
     return Task(
         name="arithmetic",
         load=load,
         prompt=prompt,
-        rewards={"accuracy": (integer_exact, accuracy_weight), "format": (format_reward, format_weight)},
+        rewards=rewards,
         accuracy="accuracy",
         format="format",
         extract_answer=extract_answer,
-        options=dict(knobs, train_size=train_size, test_size=test_size, seed=seed),
+        options=dict(knobs, train_size=train_size, test_size=test_size, seed=seed,
+                     **({"step_weight": step_weight} if step_weight > 0 else {})),
     )

@@ -34,8 +34,8 @@ def train_parser() -> argparse.ArgumentParser:
     run, task = RunConfig(), TaskConfig()
     parser = argparse.ArgumentParser(
         prog="zero-rl train", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="GRPO (default) or PPO (algorithm.name=ppo) on a task. With no arguments: the embedded tiny "
-                    "base model on the arithmetic task.",
+        description="GRPO (default), PPO (algorithm.name=ppo) or online DPO (algorithm.name=online_dpo) on a task. "
+                    "With no arguments: the embedded tiny base model on the arithmetic task.",
         epilog="overrides: section.field=value anywhere on the line, e.g. run.steps=50 algorithm.beta=0.01\n"
                "  generation.group_size=16 task.options.data=openai/gsm8k (a key inside task.options).\n"
                "  `zero-rl train --print-config` lists every field with its default and meaning;\n"
@@ -153,8 +153,20 @@ def export_main(argv: list) -> int:
     return run(argv)
 
 
+def train_rm_main(argv: list) -> int:
+    from zero_rl.commands.train_rm import main
+
+    return main(argv)
+
+
+def dpo_main(argv: list) -> int:
+    from zero_rl.commands.dpo import main
+
+    return main(argv)
+
+
 COMMANDS = {"train": train_main, "eval": eval_main, "tasks": tasks_main, "report": report_main,
-            "export": export_main}
+            "export": export_main, "train-rm": train_rm_main, "dpo": dpo_main}
 
 
 def main(argv: list | None = None) -> int:
@@ -163,12 +175,14 @@ def main(argv: list | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         if argv and argv[0] not in ("-h", "--help"):
             print(f"zero-rl: unknown command {argv[0]!r}", file=sys.stderr)
-        print("usage: zero-rl {train,eval,tasks,report,export} ...\n"
+        print("usage: zero-rl {train,eval,tasks,report,export,train-rm,dpo} ...\n"
               "  train  GRPO or PPO training (no arguments: embedded tiny base model on arithmetic, on CPU)\n"
               "  eval   pass@k / maj@k / mean@k of a model on held-out sets\n"
               "  tasks  list registered tasks (-v: with their options)\n"
               "  report the training report of a run folder (report.html; --compare RUN_A RUN_B)\n"
               "  export a sharded (fsdp2 / LoRA) checkpoint -> a merged Hugging Face model folder\n"
+              "  train-rm  train a reward model on preference pairs (Bradley-Terry)\n"
+              "  dpo    offline DPO from a preference file\n"
               "`zero-rl <command> --help` for each command's flags and defaults.")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     return COMMANDS[argv[0]](argv[1:])

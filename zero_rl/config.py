@@ -196,6 +196,15 @@ class AlgorithmConfig:
     max_generation_rounds: int = 10
     """Dynamic sampling: generation rounds (each of run.prompts_per_step prompts) a step may take before it stops
     with an error (verl's max_num_gen_batches)."""
+    # ---- online DPO (zero_rl/dpo.py)
+    dpo_beta: float = 0.1
+    """online_dpo: beta of the DPO loss (strength of the frozen reference); IPO's margin target is 1 / (2 beta)."""
+    dpo_loss: str = "sigmoid"
+    """online_dpo: sigmoid (DPO) or ipo."""
+    dpo_length_normalize: bool = False
+    """online_dpo: mean instead of sum of the completion's token log-probs (length-normalised DPO / IPO)."""
+    dpo_pairs_per_group: int = 1
+    """online_dpo: pairs per group (k-th best vs k-th worst; pairs with equal rewards are skipped)."""
 
     def __post_init__(self):
         from zero_rl.advantages import ADVANTAGES
@@ -224,6 +233,9 @@ class AlgorithmConfig:
         _check(self.beta >= 0, f"algorithm.beta must be >= 0, got {self.beta}")
         _check(self.update_epochs >= 1, f"algorithm.update_epochs must be >= 1, got {self.update_epochs}")
         _check(self.std_eps > 0, f"algorithm.std_eps must be > 0, got {self.std_eps}")
+        _check(self.dpo_beta > 0, f"algorithm.dpo_beta must be > 0, got {self.dpo_beta}")
+        _one_of("algorithm.dpo_loss", self.dpo_loss, {"sigmoid", "ipo"})
+        _check(self.dpo_pairs_per_group >= 1, f"algorithm.dpo_pairs_per_group must be >= 1, got {self.dpo_pairs_per_group}")
         self._check_policy_loss()
 
     def _check_policy_loss(self):
@@ -247,7 +259,7 @@ class AlgorithmConfig:
                "for group baselines: use it with algorithm.name=grpo (PPO's critic learns from every group)")
 
 
-ALGORITHMS = ("grpo", "ppo")
+ALGORITHMS = ("grpo", "ppo", "online_dpo")
 
 
 @dataclass
@@ -396,6 +408,27 @@ class DistributedConfig:
 
 
 @dataclass
+class RewardModelConfig:
+    """A learned reward model as one more reward term (zero_rl/reward_model.py); off while name_or_path is null."""
+
+    name_or_path: str | None = None
+    """Folder or hub name of an AutoModelForSequenceClassification with num_labels=1 (`zero-rl train-rm` makes one)."""
+    weight: float = 1.0
+    """Weight of its score in the total reward (logged as reward/reward_model)."""
+    batch_size: int = 32
+    """Prompt + completion texts scored per forward, on the trainer's device."""
+    normalize: bool = False
+    """Standardise the scores over the step's batch (mean 0, std 1) before weighting."""
+    process_separator: str | None = None
+    """Learned process reward model: score each prefix ending before this separator (and the whole completion)
+    as step scores (process rewards) instead of one score per completion; null: one score."""
+
+    def __post_init__(self):
+        _check(self.batch_size >= 1, f"reward_model.batch_size must be >= 1, got {self.batch_size}")
+        _check(self.process_separator != "", "reward_model.process_separator must be a non-empty string or null")
+
+
+@dataclass
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -405,8 +438,12 @@ class TrainConfig:
     critic: CriticConfig = field(default_factory=CriticConfig)
     run: RunConfig = field(default_factory=RunConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    reward_model: RewardModelConfig = field(default_factory=RewardModelConfig)
 
     def __post_init__(self):
+        _check(self.algorithm.name != "online_dpo" or self.distributed.strategy == "ddp",
+               "algorithm.name=online_dpo runs with distributed.strategy=ddp only (its pair update is not written for "
+               "fsdp2's sharded collectives); use ddp")
         _check(self.generation.group_size >= 2 or self.algorithm.name == "ppo",
                f"generation.group_size must be >= 2 for group baselines (algorithm.name={self.algorithm.name}), got "
                f"{self.generation.group_size}; PPO's critic allows 1")

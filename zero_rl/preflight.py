@@ -231,6 +231,10 @@ def preflight(config: TrainConfig, overwrite: bool = False, world: int | None = 
     check_world(config, world)
     checkpoint = check_run_dir(config, overwrite)
     check_model(config.model.name_or_path)
+    try:  # the learned reward model term (zero_rl/reward_model.py), same rules
+        check_model(config.reward_model.name_or_path)
+    except ConfigError as error:
+        raise ConfigError(str(error).replace("model.name_or_path", "reward_model.name_or_path", 1)) from None
     check_trackers(config.run.report_to)
     task = build_task(config)
     train, held_out = load_splits(task, config.task.eval_size, warn)

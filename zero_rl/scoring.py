@@ -21,6 +21,10 @@ class Scores:
     errors: dict = field(default_factory=dict)  # reward name -> count of completions whose reward raised
     timeouts: dict = field(default_factory=dict)  # reward name -> count of completions whose reward timed out
     not_applicable: dict = field(default_factory=dict)  # batched reward name -> count of None ("does not apply")
+    steps: dict = field(default_factory=dict)
+    """Process rewards: reward name -> per completion, its step scores ((end_char_offset, score), ...). Such a
+    reward's entry in `components` is the mean of its step scores, and it is not part of total_B: it reaches
+    the advantages per token (zero_rl/process_rewards.py)."""
 
     def metrics(self) -> dict:
         out = {}
@@ -30,7 +34,48 @@ class Scores:
             out[f"reward/{name}/timeouts"] = self.timeouts.get(name, 0)
             if name in self.not_applicable:
                 out[f"reward/{name}/not_applicable"] = self.not_applicable[name]
+        for name, lists in self.steps.items():
+            out[f"reward/{name}/steps_mean"] = sum(len(s) for s in lists) / max(len(lists), 1)
         return out
+
+
+def reward_value(value, completion: str):
+    """A reward's return value, checked: a finite float, or (for a process reward) step scores as a tuple of
+    (end_char_offset, score) pairs with offsets in [0, len(completion)], non-decreasing, and finite scores.
+    Anything else raises ValueError (the scorer counts it as the reward's error and scores 0)."""
+    if isinstance(value, (list, tuple)):
+        steps, previous = [], 0
+        for item in value:
+            if not isinstance(item, (list, tuple)) or len(item) != 2:
+                raise ValueError(f"step scores must be (end_char_offset, score) pairs, got {item!r}")
+            offset, score = item
+            if isinstance(offset, bool) or not isinstance(offset, int) or not previous <= offset <= len(completion):
+                raise ValueError(f"step end offset {offset!r} is not an integer in [{previous}, {len(completion)}] "
+                                 "(offsets are character positions in the completion, non-decreasing)")
+            score = float(score)
+            if score != score or score in (float("inf"), float("-inf")):
+                raise ValueError(f"step score {score} at offset {offset} is not finite")
+            steps.append((offset, score))
+            previous = offset
+        return tuple(steps)
+    value = float(value)
+    if value != value:
+        raise ValueError("returned NaN")
+    return value
+
+
+def finish_scores(rewards: dict, components: dict, completions: list, errors: dict, timeouts: dict) -> Scores:
+    """Scores from raw per-completion values: a reward that returned step scores for any completion is a process
+    reward (a plain number it returned for another completion, e.g. a counted error's 0, is one step at the
+    end); every other reward enters total_B with its weight."""
+    steps = {}
+    for name, values in components.items():
+        if any(isinstance(v, tuple) for v in values):
+            steps[name] = [v if isinstance(v, tuple) else ((len(c), v),) for v, c in zip(values, completions)]
+            components[name] = [sum(s for _, s in v) / len(v) if v else 0.0 for v in steps[name]]
+    outcome = [name for name in rewards if name not in steps]
+    total_B = [sum(rewards[name][1] * components[name][i] for name in outcome) for i in range(len(completions))]
+    return Scores(total_B=total_B, components=components, errors=errors, timeouts=timeouts, steps=steps)
 
 
 # ---- batched rewards ------------------------------------------------------------------------------------------
@@ -79,14 +124,15 @@ def _with_batched(scores: Scores, rewards: dict, batched: dict, completions: lis
         scores.components[name] = _score_batched(fn, name, completions, examples, scores.errors,
                                                  scores.not_applicable)
     scores.components = {name: scores.components[name] for name in rewards}
-    scores.total_B = [sum(rewards[name][1] * scores.components[name][i] for name in rewards)
+    scores.total_B = [sum(rewards[name][1] * scores.components[name][i] for name in rewards
+                          if name not in scores.steps)  # process rewards reach the advantages per token
                       for i in range(len(completions))]
     return scores
 
 
 def _safe_call(name, fn, completion, example, errors, timeouts):
     try:
-        value = float(fn(completion, example))
+        value = reward_value(fn(completion, example), completion)
     except TimeoutError as error:  # e.g. math-verify's own alarm in zero_rl.rewards.math_answer
         timeouts[name] = timeouts.get(name, 0) + 1
         log.warning("reward %r timed out: %s (example id %r); scored 0", name, error, example.get("id"))
@@ -95,10 +141,6 @@ def _safe_call(name, fn, completion, example, errors, timeouts):
         errors[name] = errors.get(name, 0) + 1
         log.warning("reward %r raised %s: %s (example id %r); scored 0", name, type(error).__name__, error,
                     example.get("id"))
-        return 0.0
-    if value != value:  # NaN
-        errors[name] = errors.get(name, 0) + 1
-        log.warning("reward %r returned NaN (example id %r); scored 0", name, example.get("id"))
         return 0.0
     return value
 
@@ -117,8 +159,7 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
     errors, timeouts, components = {}, {}, {}
     for name, (fn, _weight) in rewards.items():
         components[name] = [_safe_call(name, fn, c, e, errors, timeouts) for c, e in zip(completions, examples)]
-    total_B = [sum(rewards[name][1] * components[name][i] for name in rewards) for i in range(len(completions))]
-    return Scores(total_B=total_B, components=components, errors=errors, timeouts=timeouts)
+    return finish_scores(rewards, components, completions, errors, timeouts)
 
 
 # ---- process pool -------------------------------------------------------------------------------------------
@@ -215,15 +256,13 @@ def _worker_main(conn, preload, running) -> None:
 def _run_unit(fn, completion, example) -> tuple:
     """("ok", value) | ("timeout", message) | ("error", message), never raises."""
     try:
-        value = float(fn(completion, example))
+        value = reward_value(fn(completion, example), completion)
     except TimeoutError as error:
         return ("timeout", f"{type(error).__name__}: {error}"[:500])
     except BaseException as error:  # noqa: BLE001 - SystemExit or a library's BaseException must not kill the worker
         if type(error).__name__ == "TimeoutException":  # math-verify's own alarm, if a reward let it escape
             return ("timeout", f"{type(error).__name__}: {error}"[:500])
         return ("error", f"{type(error).__name__}: {error}"[:500])
-    if value != value:
-        return ("error", "returned NaN")
     return ("ok", value)
 
 
@@ -368,9 +407,8 @@ class RewardPool:
         components = {name: [0.0] * len(job.completions) for name in names}
         for (name, item), value in zip(job.units, job.results):
             components[name][item] = value
-        total_B = [sum(job.rewards[name][1] * components[name][i] for name in names)
-                   for i in range(len(job.completions))]
-        scores = Scores(total_B=total_B, components=components, errors=job.errors, timeouts=job.timeouts)
+        scores = finish_scores({name: job.rewards[name] for name in names}, components, job.completions, job.errors,
+                               job.timeouts)
         if job.batched:
             return _with_batched(scores, job.rewards, job.batched, job.completions, job.examples)
         return scores

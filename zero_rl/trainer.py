@@ -11,6 +11,7 @@ step's prompts and keeps its own generator.
 import math
 import random
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -32,6 +33,9 @@ from zero_rl.update import policy_update, rollout_logprobs
 from zero_rl.rewards.length import add_overlong_term
 from zero_rl.advantages import BATCH_ADVANTAGES
 from zero_rl.dynamic_sampling import Rollout, sample_informative_groups
+from zero_rl.dpo import online_dpo_update  # online DPO (algorithm.name: online_dpo)
+from zero_rl.process_rewards import grpo_process_advantages, step_rewards, token_rewards_BT  # process rewards
+from zero_rl.reward_model import RewardModelTerm  # learned reward model term (config section reward_model)
 
 NO_SIGNAL_WARN_STEPS = 5
 """Consecutive steps in which every group had equal rewards (so nothing was learned) before a warning."""
@@ -124,7 +128,8 @@ def rollout_params(config: TrainConfig, seed: int) -> SamplingParams:
                           max_new_tokens=gen.max_new_tokens, stop=list(gen.stop), seed=seed)
 
 
-def ppo_advantages(critic, batch, rewards_B, model, ref_model, kl_coef: float, config, accelerator) -> tuple:
+def ppo_advantages(critic, batch, rewards_B, model, ref_model, kl_coef: float, config, accelerator,
+                   token_rewards_BT=None) -> tuple:
     """PPO's advantage step: the critic's values, the outcome reward on the last token (minus kl_coef * k1 per
     token when the KL is in the reward), GAE with the critic's lambda for the returns and the actor's lambda
     (decoupled, or length-adaptive) for the advantages, whitened over all ranks' valid tokens.
@@ -133,6 +138,8 @@ def ppo_advantages(critic, batch, rewards_B, model, ref_model, kl_coef: float, c
     mask_BT = batch.completion_mask_BT
     values_BT = critic.values(batch)
     rewards_BT = outcome_rewards_BT(rewards_B, mask_BT)
+    if token_rewards_BT is not None:  # process rewards: each step's reward on its last token
+        rewards_BT = rewards_BT + token_rewards_BT * mask_BT
     observed_kl, metrics = None, {}
     if alg.kl_reward_coef > 0:
         kl_BT = kl_k1(rollout_logprobs(model, batch, config, accelerator),
@@ -250,6 +257,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         model.gradient_checkpointing_enable()
     ppo = config.algorithm.name == "ppo"
     needs_reference = config.algorithm.beta > 0 or config.algorithm.kl_reward_coef > 0
+    needs_reference = needs_reference or config.algorithm.name == "online_dpo"
     # distributed / LoRA (zero_rl/distributed.py, zero_rl/lora.py): adapters on the policy (the reference is then
     # the base with adapters off), fsdp2 shards policy and reference; only trainable parameters are optimized
     value_model = build_value_model(model, config.critic.name_or_path, seed=config.run.seed,  # (before sharding)
@@ -278,6 +286,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
     checkpoints = dist_.checkpoint_functions(config) or (save_checkpoint, load_checkpoint)
     use_tis = generator.name == "vllm" and config.generation.importance_correction
     scorer = _Scorer(config.task)
+    reward_model = RewardModelTerm.from_config(config.reward_model, accelerator.device)
     advantage_fn = get_advantage_fn(config.algorithm.advantage)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     group_size = config.generation.group_size
@@ -326,6 +335,9 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             scores = add_overlong_term(scores, [len(c.token_ids) for c in completions],
                                        config.task.overlong_max_length or config.generation.max_new_tokens,
                                        config.task.overlong_buffer, config.task.overlong_penalty_factor)
+        if reward_model is not None:  # the learned reward model term (before dynamic sampling reads the totals)
+            scores = reward_model.add_to(scores, [prompt_text(task, examples_P[c.prompt_index], tokenizer)
+                                                  for c in completions], [c.text for c in completions])
         return Rollout(examples_P, prompt_ids, completions, scores)
 
     def gather_counts(count: int) -> list:
@@ -352,6 +364,7 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
 
         zero_std_P = zero_std_groups(rewards_B, group_size)
         batch = build_batch(prompt_ids, completions, pad_id)
+        steps_B = step_rewards(scores, task.rewards, completions, tokenizer)  # None unless a reward scored steps
         if critic is None:
             if config.algorithm.advantage in BATCH_ADVANTAGES and world > 1:  # batch statistics of all ranks
                 all_rewards_B = accelerator.gather(rewards_B.to(accelerator.device)).cpu()
@@ -362,7 +375,14 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
             advantage_metrics = {"advantages/mean": float(advantages.mean()), "advantages/std": float(advantages.std())}
         else:
             advantages, returns_BT, values_BT, observed_kl, advantage_metrics = ppo_advantages(  # [B, T]
-                critic, batch, rewards_B, model, ref_model, kl_coef, config, accelerator)
+                critic, batch, rewards_B, model, ref_model, kl_coef, config, accelerator,
+                token_rewards_BT=None if steps_B is None else token_rewards_BT(steps_B, batch.completion_width))
+        if steps_B is not None and critic is None:  # GRPO's process supervision (DeepSeekMath 4.1.3)
+            if config.algorithm.name == "online_dpo":
+                raise ConfigError(f"algorithm.name=online_dpo ranks completions by one total reward, but reward(s) "
+                                  f"{', '.join(scores.steps)} returned step scores; use grpo or ppo with them")
+            advantages, zero_std_P, advantage_metrics = grpo_process_advantages(
+                rewards_B, steps_B, group_size, batch.completion_mask_BT, advantage_fn, config.algorithm.std_eps)
         valued = time.time()
         keep_B = torch.ones(len(batch))
         if config.algorithm.drop_zero_std_groups and critic is None:
@@ -375,7 +395,10 @@ def train(config: TrainConfig, model=None, tokenizer=None, task=None, generator=
         update_metrics = {}
         if critic is None or step > config.critic.warmup_steps:  # critic warm-up: only the critic learns
             kl_loss_ref = ref_model if config.algorithm.beta > 0 else None  # (PPO may hold it for the reward)
-            update_metrics = policy_update(model, kl_loss_ref, optimizer, batch, advantages,
+            update = policy_update
+            if config.algorithm.name == "online_dpo":  # pairs from each group's rewards, DPO loss vs the reference
+                update, kl_loss_ref, advantages = partial(online_dpo_update, group_size=group_size), ref_model, rewards_B
+            update_metrics = update(model, kl_loss_ref, optimizer, batch, advantages,
                                            batch.completion_mask_BT * keep_B.unsqueeze(1), config, accelerator,
                                            use_tis)
             scheduler.step()
