@@ -80,7 +80,7 @@ def test_pathological_latex_returns_within_timeout_and_is_counted(pool, answer, 
     pool.wait_ready()  # workers replaced by an earlier test finish importing sympy before the clock starts
     started = time.monotonic()
     scores = pool.score({"accuracy": (math_accuracy, 1.0)}, completions, [{"id": "p", "answer": "7"}] * 2)
-    assert time.monotonic() - started < pool.timeout_s + 1.0
+    assert time.monotonic() - started < pool.timeout_s + 5.0  # the time limit, never a hang (slack for a loaded CI)
     assert scores.components["accuracy"] == [0.0, 1.0]
     assert scores.timeouts.get("accuracy", 0) == int(hangs)
     assert not scores.errors
