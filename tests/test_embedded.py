@@ -1,5 +1,7 @@
 import random
 
+import pytest
+
 from zero_rl.embedded import BaseModelRecipe, build_tokenizer, corpus_document, embedded_base_model
 
 
@@ -47,25 +49,35 @@ def test_build_once_then_reuse(tmp_path, monkeypatch):
     assert messages == [f"embedded base model: using cached {path}"]
 
 
-def test_shipped_weights_are_the_default_recipes_and_intact():
-    """The package ships the default recipe's model; a recipe change without a rebuild, or damaged weights,
-    fail here."""
+def _shipped_cases():
+    from zero_rl.aha import AhaRecipe
+    from zero_rl.embedded import SHIPPED, SHIPPED_AHA
+
+    return [(SHIPPED, BaseModelRecipe()), (SHIPPED_AHA, AhaRecipe())]
+
+
+@pytest.mark.parametrize("case", [0, 1], ids=["default", "aha"])
+def test_shipped_weights_are_their_recipes_and_intact(case):
+    """The package ships the default recipe's model and the aha variant's; a recipe change without a rebuild,
+    or damaged weights, fail here."""
     import json
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     from transformers import AutoModelForCausalLM
 
-    from zero_rl.embedded import SHIPPED, shipped_base_model, state_digest
+    from zero_rl.embedded import shipped_base_model, state_digest
 
-    assert json.loads((SHIPPED / "recipe.json").read_text()) == asdict(BaseModelRecipe())
-    assert shipped_base_model(BaseModelRecipe()) == SHIPPED
-    assert shipped_base_model(BaseModelRecipe(steps=3)) is None
-    build = json.loads((SHIPPED / "build.json").read_text())
+    folder, recipe = _shipped_cases()[case]
+    assert json.loads((folder / "recipe.json").read_text()) == asdict(recipe)
+    assert shipped_base_model(recipe) == folder
+    assert shipped_base_model(replace(recipe, steps=3)) is None
+    build = json.loads((folder / "build.json").read_text())
     assert build["precision"] in ("float32", "bfloat16")
-    assert state_digest(AutoModelForCausalLM.from_pretrained(SHIPPED)) == build["weights_sha256"]
+    assert state_digest(AutoModelForCausalLM.from_pretrained(folder)) == build["weights_sha256"]
 
 
-def test_recipe_reproduces_the_shipped_fingerprint():
+@pytest.mark.parametrize("case", [0, 1], ids=["default", "aha"])
+def test_recipe_reproduces_the_shipped_fingerprint(case):
     """What the recipe determines (tokenizer, initial weights, the first float32 pretraining losses) is
     recomputed here and must equal what was recorded when the shipped weights were built: the corpus, the
     tokenizer, the initialisation and the optimiser are the code that produced them."""
@@ -73,12 +85,13 @@ def test_recipe_reproduces_the_shipped_fingerprint():
 
     from transformers import AutoTokenizer
 
-    from zero_rl.embedded import SHIPPED, fingerprint, tokenizer_digest
+    from zero_rl.embedded import fingerprint, tokenizer_digest
 
-    recorded = json.loads((SHIPPED / "build.json").read_text())["fingerprint"]
-    now = fingerprint(BaseModelRecipe(), steps=len(recorded["float32_losses"]))
+    folder, recipe = _shipped_cases()[case]
+    recorded = json.loads((folder / "build.json").read_text())["fingerprint"]
+    now = fingerprint(recipe, steps=len(recorded["float32_losses"]))
     assert now["tokenizer_sha256"] == recorded["tokenizer_sha256"]
-    assert tokenizer_digest(AutoTokenizer.from_pretrained(SHIPPED)) == recorded["tokenizer_sha256"]
+    assert tokenizer_digest(AutoTokenizer.from_pretrained(folder)) == recorded["tokenizer_sha256"]
     assert now["initial_weights_sha256"] == recorded["initial_weights_sha256"]
     for got, want in zip(now["float32_losses"], recorded["float32_losses"]):
         assert abs(got - want) <= 1e-4 * abs(want), (now["float32_losses"], recorded["float32_losses"])
@@ -90,4 +103,14 @@ def test_default_recipe_uses_the_shipped_model_without_building(tmp_path, monkey
     monkeypatch.setenv("ZERO_RL_CACHE", str(tmp_path))
     messages = []
     assert embedded_base_model(progress=False, log=messages.append) == SHIPPED
+    assert "shipped weights" in messages[0] and not any(tmp_path.iterdir())
+
+
+def test_the_aha_variant_uses_its_shipped_model_without_building(tmp_path, monkeypatch):
+    from zero_rl.aha import AhaRecipe
+    from zero_rl.embedded import SHIPPED_AHA
+
+    monkeypatch.setenv("ZERO_RL_CACHE", str(tmp_path))
+    messages = []
+    assert embedded_base_model(AhaRecipe(), progress=False, log=messages.append) == SHIPPED_AHA
     assert "shipped weights" in messages[0] and not any(tmp_path.iterdir())

@@ -23,6 +23,7 @@ def test_wheel_holds_the_namespaced_packages_and_the_base_model(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in ("zero_rl/rewards/math_answer.py", "zero_rl/rewards/sandbox_harness.py",
                      "zero_rl/tasks/arithmetic.py", "zero_rl/base_model/model.safetensors",
-                     "zero_rl/base_model/build.json", "zero_rl/generation/hf.py"):
+                     "zero_rl/base_model/build.json", "zero_rl/base_model_aha/model.safetensors",
+                     "zero_rl/generation/hf.py"):
         assert expected in names, expected
     assert not any(name.startswith(("rewards/", "tasks/")) for name in names)

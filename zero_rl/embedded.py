@@ -194,6 +194,11 @@ SHIPPED = Path(__file__).resolve().parent / "base_model"
 (3 MB): rebuilding takes 5 minutes on a CPU with native bf16 and about 17 on an AVX2-only one, more than the
 quickstart's whole budget. `build.json` beside the weights says how and where it was built, with a fingerprint
 (tokenizer, initial weights, the first losses) that the tests recompute from the recipe."""
+SHIPPED_AHA = Path(__file__).resolve().parent / "base_model_aha"
+"""The aha variant's model (zero_rl.aha.AhaRecipe, `embedded:aha`), shipped for the same reason: its build takes
+about 19 minutes here, the whole of the aha experiment's time budget. Built by
+`python -m zero_rl.embedded --variant embedded:aha --out DIR --ship`."""
+SHIPPED_FOLDERS = (SHIPPED, SHIPPED_AHA)
 
 FINGERPRINT_STEPS = 8
 
@@ -346,17 +351,20 @@ def _pretrain(directory: Path, recipe: BaseModelRecipe, log, live: bool, plain) 
 
 
 def shipped_base_model(recipe: BaseModelRecipe) -> Path | None:
-    """The shipped folder when it was built from exactly `recipe`, else None."""
-    try:
-        shipped_recipe = json.loads((SHIPPED / "recipe.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return SHIPPED if shipped_recipe == asdict(recipe) and (SHIPPED / "model.safetensors").exists() else None
+    """The shipped folder built from exactly `recipe` (its recipe.json equals the recipe's fields), else None."""
+    for folder in SHIPPED_FOLDERS:
+        try:
+            shipped_recipe = json.loads((folder / "recipe.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if shipped_recipe == asdict(recipe) and (folder / "model.safetensors").exists():
+            return folder
+    return None
 
 
 def embedded_base_model(recipe: BaseModelRecipe | None = None, progress: bool = True, log=print) -> Path:
-    """Folder of the embedded base model: the shipped one for the default recipe, else built on first use and
-    cached (a later call reuses the cache)."""
+    """Folder of the embedded base model: the shipped one for the default recipe and the aha variant, else built
+    on first use and cached (a later call reuses the cache)."""
     recipe = recipe or BaseModelRecipe()
     shipped = shipped_base_model(recipe)
     if shipped is not None:
@@ -374,18 +382,26 @@ def embedded_base_model(recipe: BaseModelRecipe | None = None, progress: bool = 
 
 
 def main(argv=None) -> None:
-    """Rebuild the default recipe's base model into --out; with --ship, also write the fingerprint into
-    build.json (what the shipped copy carries)."""
+    """Rebuild the default recipe's base model (or --variant's) into --out; with --ship, also write the
+    fingerprint into build.json (what the shipped copy carries)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m zero_rl.embedded", description=main.__doc__)
     parser.add_argument("--out", required=True, help="folder to write the model into (must not exist)")
     parser.add_argument("--ship", action="store_true", help="add the fingerprint to build.json")
+    parser.add_argument("--variant", default=None, help="a recipe variant, e.g. embedded:aha (default: the default)")
     args = parser.parse_args(argv)
     directory = Path(args.out)
     if directory.exists():
         parser.error(f"{directory} exists; give a new folder")
-    recipe = BaseModelRecipe()
+    if args.variant:
+        from zero_rl.models import EMBEDDED_VARIANTS, embedded_variant_recipe
+
+        if args.variant not in EMBEDDED_VARIANTS:
+            parser.error(f"unknown --variant {args.variant!r}; choose one of {', '.join(EMBEDDED_VARIANTS)}")
+        recipe = embedded_variant_recipe(args.variant)
+    else:
+        recipe = BaseModelRecipe()
     pretrain(directory, recipe, progress=True)
     if args.ship:
         build = json.loads((directory / "build.json").read_text())
