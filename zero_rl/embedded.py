@@ -370,7 +370,8 @@ def embedded_base_model(recipe: BaseModelRecipe | None = None, progress: bool = 
     if shipped is not None:
         build = json.loads((shipped / "build.json").read_text())
         log(f"embedded base model: shipped weights (recipe {recipe.key()}, pretrained in {build['precision']} "
-            f"on {build['cpu']}); rebuild with `python -m zero_rl.embedded --out DIR`")
+            f"on {build['cpu']}); rebuild with `python -m zero_rl.embedded --out DIR"
+            + ("`" if shipped == SHIPPED else f" --variant embedded:{getattr(recipe, 'corpus', '')}`"))
         return shipped
     directory = cache_root() / f"base-{recipe.key()}"
     if (directory / "config.json").exists():
