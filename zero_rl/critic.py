@@ -4,7 +4,7 @@ The value of completion token t is read at the position that predicts it (the st
 the same positions as the policy's logits, so the critic runs the policy's forward path
 (`zero_rl.batch.completion_position_outputs`: shared-prompt KV cache, rows trimmed to their own widths).
 It has its own optimizer, learning-rate schedule, gradient clip, micro-batches and epochs; under DDP its
-gradients are accumulated under `no_sync` and all-reduced once, as the policy's are (`all_reduce_gradients`).
+gradients are accumulated under `no_sync` and all-reduced once, as the policy's are (`reduce_clip_step`).
 """
 
 import copy
@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from zero_rl.batch import RolloutBatch, completion_position_outputs
-from zero_rl.distributed import agreed_share_prompts, clip_grad_norm, no_sync_context, padded_to_all_ranks, \
+from zero_rl.distributed import agreed_share_prompts, no_sync_context, padded_to_all_ranks, \
     padding_rows, shard_model
 from zero_rl.losses import clipped_value_loss, explained_variance, masked_mean
-from zero_rl.update import all_reduce_gradients, micro_batches
+from zero_rl.update import micro_batches, reduce_clip_step
 
 
 class ValueModel(nn.Module):
@@ -93,7 +93,6 @@ class Critic:
             self.model, self.optimizer = value_model, optimizer
         else:
             self.model, self.optimizer = accelerator.prepare(value_model.to(accelerator.device), optimizer)
-        self.distributed = accelerator.num_processes > 1
 
     @property
     def unwrapped(self) -> ValueModel:
@@ -149,18 +148,8 @@ class Critic:
                     accelerator.backward(loss * (0.0 if padding else weight))
                 loss_sum += float(loss.detach())
                 clipped_sum += float((clipped_BT * mask_mb).sum())
-            if self.distributed and not self.sharded:
-                all_reduce_gradients(self.unwrapped, accelerator.num_processes)
-            if self.sharded:
-                grad_norm = clip_grad_norm(self.model.parameters(), critic.max_grad_norm)
-            elif critic.max_grad_norm > 0:
-                grad_norm = accelerator.clip_grad_norm_(self.model.parameters(), critic.max_grad_norm)
-            else:
-                grad_norm = torch.norm(torch.stack([p.grad.norm() for p in self.model.parameters()
-                                                    if p.grad is not None]))
-            grad_norms.append(float(grad_norm))
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
+            grad_norms.append(reduce_clip_step(self.model, self.optimizer, critic.max_grad_norm, accelerator,
+                                               self.sharded))
         if step_scheduler:
             self.scheduler.step()
         return {

@@ -86,7 +86,7 @@ def dpo_pair_update(model, ref_model, optimizer, batch, pairs: list, config, acc
     """`update_epochs` optimizer steps of the DPO loss on `pairs` of batch rows, micro-batched (up to
     optim.micro_batch_size rows, i.e. half as many pairs, per forward) with gradient accumulation. Log-probs at
     temperature 1 (the policy's own distribution, as the reference's). No pair on any rank: no optimizer step."""
-    from zero_rl.update import all_reduce_gradients
+    from zero_rl.update import reduce_clip_step
 
     alg, optim = config.algorithm, config.optim
     distributed = accelerator.num_processes > 1
@@ -121,15 +121,7 @@ def dpo_pair_update(model, ref_model, optimizer, batch, pairs: list, config, acc
         if not learn:
             grad_norms.append(float("nan"))
             continue
-        if distributed:
-            all_reduce_gradients(accelerator.unwrap_model(model), accelerator.num_processes)
-        if optim.max_grad_norm > 0:
-            grad_norm = accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm)
-        else:
-            grad_norm = torch.norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
-        grad_norms.append(float(grad_norm))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        grad_norms.append(reduce_clip_step(model, optimizer, optim.max_grad_norm, accelerator, sharded=False))
     n = len(pairs)
     nan = float("nan")
     return {"dpo/pairs": float(n), "dpo/loss": totals["loss"] / n if n else nan,

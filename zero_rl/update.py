@@ -6,7 +6,7 @@ import torch
 from zero_rl.batch import completion_logprobs
 from zero_rl.distributed import agreed_share_prompts, clip_grad_norm, is_sharded, no_sync_context, \
     padded_to_all_ranks, padding_rows
-from zero_rl.losses import KL_ESTIMATORS, aggregate, aggregate_share, clipped_policy_loss
+from zero_rl.losses import KL_ESTIMATORS, aggregate, aggregate_share
 from zero_rl.losses import policy_loss
 
 
@@ -48,6 +48,23 @@ def all_reduce_gradients(model, world_size: int) -> None:
     flat /= world_size
     for grad, reduced in zip(grads, _unflatten_dense_tensors(flat, grads)):
         grad.copy_(reduced)
+
+
+def reduce_clip_step(model, optimizer, max_grad_norm: float, accelerator, sharded: bool) -> float:
+    """The end of an accumulated update, for the policy, the critic and DPO alike: average the gradients across
+    processes (DDP; FSDP2 has reduced them already), clip them (DTensor-aware when sharded; 0: only measured),
+    step and zero. Returns the gradient norm before clipping."""
+    if accelerator.num_processes > 1 and not sharded:
+        all_reduce_gradients(accelerator.unwrap_model(model), accelerator.num_processes)
+    if sharded:  # DTensor gradients: the norm over every rank's shards
+        grad_norm = clip_grad_norm(model.parameters(), max_grad_norm)
+    elif max_grad_norm > 0:
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    else:
+        grad_norm = torch.norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(grad_norm)
 
 
 @torch.no_grad()
@@ -165,17 +182,7 @@ def policy_update(model, ref_model, optimizer, batch, advantages_B, loss_mask_BT
         if not learn:
             grad_norms.append(float("nan"))
             continue
-        if distributed and not sharded:
-            all_reduce_gradients(accelerator.unwrap_model(model), accelerator.num_processes)
-        if sharded:  # DTensor gradients: the norm over every rank's shards
-            grad_norm = clip_grad_norm(model.parameters(), optim.max_grad_norm)
-        elif optim.max_grad_norm > 0:
-            grad_norm = accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm)
-        else:
-            grad_norm = torch.norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
-        grad_norms.append(float(grad_norm))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        grad_norms.append(reduce_clip_step(model, optimizer, optim.max_grad_norm, accelerator, sharded))
 
     epoch_tokens = totals["tokens"] / alg.update_epochs or 1.0
     first_tokens = totals.get("mismatch_tokens", 0.0) or 1.0
