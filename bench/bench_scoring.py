@@ -28,23 +28,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zero_rl.rewards.math_answer import math_accuracy, warm_up  # noqa: E402
+from zero_rl.rewards.math_answer import math_accuracy, warm_up, warm_up_answers  # noqa: E402
 from zero_rl.data import shared_data_dir  # noqa: E402
 import zero_rl.scoring  # noqa: E402
-from zero_rl.scoring import score_inline  # noqa: E402
+from zero_rl.scoring import score_inline, spread_order  # noqa: E402
 
 FILLER = ("Let me think about this step by step. First we set up the equation and simplify both sides; "
           "then we check the edge cases. ")
 
 
-def perturb(gold: str) -> str:
+def perturb(gold: str) -> str:  # noqa: the same rule as math_answer._altered
     for i, character in enumerate(gold):
         if character.isdigit():
             return gold[:i] + ("8" if character == "9" else str(int(character) + 1)) + gold[i + 1:]
     return gold + "+1"
 
 
-def completions_for(rows: list, count: int, seed: int) -> tuple:
+def completions_for(rows: list, count: int, seed: int, group_size: int = 1) -> tuple:
+    """`count` completions: problems drawn at random, `group_size` completions each (side by side, as a GRPO
+    batch holds a prompt's group), each completion of a form drawn at random."""
     rng = random.Random(seed)
     forms = [
         lambda g: f"<think>{FILLER}</think> <answer>\\boxed{{{g}}}</answer>",
@@ -55,11 +57,51 @@ def completions_for(rows: list, count: int, seed: int) -> tuple:
         lambda g: f"<think>{FILLER * 20}</think> <answer>The answer is \\boxed{{{g}}}.</answer>",
     ]
     examples, completions = [], []
-    for _ in range(count):
+    while len(completions) < count:
         row = rng.choice(rows)
-        examples.append({"id": row["unique_id"], "answer": row["answer"]})
-        completions.append(rng.choice(forms)(row["answer"]))
+        for _ in range(min(group_size, count - len(completions))):
+            examples.append({"id": row["unique_id"], "answer": row["answer"]})
+            completions.append(rng.choice(forms)(row["answer"]))
     return completions, examples
+
+
+def makespan(costs: list, order: list, workers: int) -> float:
+    """The time `workers` workers take for items of these costs handed out one at a time in `order` to whichever
+    worker is free first: the pool's own schedule at its finest grain, with no overhead at all."""
+    loads = [0.0] * workers
+    for index in order:
+        loads[loads.index(min(loads))] += costs[index]
+    return max(loads)
+
+
+def bounds(costs: list, batch: int, workers: int) -> tuple:
+    """Upper bounds on the speed-up of `workers` processes over serial for these per-item costs, batch by batch:
+    in the pool's queue order (spread_order), and in the best order known (longest first)."""
+    serial = spread = longest = 0.0
+    for begin in range(0, len(costs), batch):
+        part = costs[begin:begin + batch]
+        serial += sum(part)
+        spread += makespan(part, spread_order(len(part)), workers)
+        longest += makespan(part, sorted(range(len(part)), key=lambda i: -part[i]), workers)
+    return serial / spread, serial / longest
+
+
+def timed_serial(rewards: dict, completions: list, examples: list, costs: list):
+    """score_inline, one completion at a time, recording each one's seconds in `costs`."""
+    scores = None
+    for completion, example in zip(completions, examples):
+        started = time.perf_counter()
+        one = score_inline(rewards, [completion], [example])
+        costs.append(time.perf_counter() - started)
+        if scores is None:
+            scores = one
+        else:
+            for name, values in one.components.items():
+                scores.components[name] += values
+            for total, part in ((scores.errors, one.errors), (scores.timeouts, one.timeouts)):
+                for name, count in part.items():
+                    total[name] = total.get(name, 0) + count
+    return scores
 
 
 def main() -> int:
@@ -68,12 +110,15 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout-s", type=float, default=10.0)
     parser.add_argument("--batch", type=int, default=256, help="completions per pool.score call (a training step)")
+    parser.add_argument("--group-size", type=int, default=1, help="completions per problem, side by side (GRPO's G)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     path = shared_data_dir() / "math_prm800k" / "train.jsonl"
-    rows = [r for r in map(json.loads, path.read_text().splitlines()) if r["answer"].strip()]
-    completions, examples = completions_for(rows, args.completions, args.seed)
+    warmed = set(warm_up_answers())  # the workers' warm-up shapes: their problems stay out of the measurement
+    rows = [r for r in map(json.loads, path.read_text().splitlines())
+            if r["answer"].strip() and r["answer"].strip() not in warmed]
+    completions, examples = completions_for(rows, args.completions, args.seed, args.group_size)
     rewards = {"accuracy": (math_accuracy, 1.0)}
 
     started = time.monotonic()
@@ -86,6 +131,8 @@ def main() -> int:
 
     # interleaved batch by batch, so both see the same load on a shared machine
     pool_s = serial_s = parent_cpu_s = serial_cpu_s = 0.0
+    busy_before = pool.busy_s
+    costs = []  # the serial side's seconds per completion
     pooled, serial, errors, timeouts, serial_errors, serial_timeouts = [], [], {}, {}, {}, {}
     for begin in range(0, len(completions), args.batch):
         batch = slice(begin, begin + args.batch)
@@ -94,7 +141,7 @@ def main() -> int:
         pool_s += time.monotonic() - started
         parent_cpu_s += time.process_time() - cpu
         started, cpu = time.monotonic(), time.process_time()
-        inline = score_inline(rewards, completions[batch], examples[batch])
+        inline = timed_serial(rewards, completions[batch], examples[batch], costs)
         serial_s += time.monotonic() - started
         serial_cpu_s += time.process_time() - cpu
         pooled += scores.components["accuracy"]
@@ -103,17 +150,21 @@ def main() -> int:
                             (serial_timeouts, inline.timeouts)):
             for name, count in part.items():
                 total[name] = total.get(name, 0) + count
+    per_call_busy_s = pool.busy_s - busy_before
     # queued: fresh completions (no side has seen them: caches stay fair), every batch submitted ahead and
     # collected in order; then the same batches serially, alone
-    fresh, fresh_examples = completions_for(rows, args.completions, args.seed + 1)
+    fresh, fresh_examples = completions_for(rows, args.completions, args.seed + 1, args.group_size)
     batches = [slice(begin, begin + args.batch) for begin in range(0, len(fresh), args.batch)]
+    busy_before = pool.busy_s
     started = time.monotonic()
     tickets = [pool.submit(rewards, fresh[b], fresh_examples[b]) for b in batches]
     queued = [value for ticket in tickets for value in pool.collect(ticket).components["accuracy"]]
     queued_s = time.monotonic() - started
+    queued_busy_s = pool.busy_s - busy_before
     started = time.monotonic()
-    queued_serial = [value for b in batches
-                     for value in score_inline(rewards, fresh[b], fresh_examples[b]).components["accuracy"]]
+    fresh_costs = []
+    queued_serial = [value for b in batches for value in
+                     timed_serial(rewards, fresh[b], fresh_examples[b], fresh_costs).components["accuracy"]]
     serial_alone_s = time.monotonic() - started
     pool.close()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -122,14 +173,25 @@ def main() -> int:
     differences = [i for i, (a, b) in enumerate(zip(pooled, serial)) if a != b]
     queued_differences = [i for i, (a, b) in enumerate(zip(queued, queued_serial)) if a != b]
     n = len(completions)
-    print(f"completions: {n} MATH-style, {args.workers} workers, batches of {args.batch}, timeout {args.timeout_s:g} s")
+    ordered = sorted(costs, reverse=True)
+    spread_bound, longest_bound = bounds(costs, args.batch, args.workers)
+    queued_bound, _ = bounds(fresh_costs, len(fresh_costs), args.workers)
+    print(f"completions: {n} MATH-style, {args.group_size} per problem, {args.workers} workers, batches of "
+          f"{args.batch}, timeout {args.timeout_s:g} s")
     print(f"pool start-up (spawn + import + warm-up, once per run): {startup_s:.2f} s; serial warm-up {serial_warm_s:.2f} s")
-    print(f"serial math_accuracy (inline, main thread): {serial_s:.2f} s  ({1000 * serial_s / n:.2f} ms/completion)")
+    print(f"serial math_accuracy (inline, main thread): {serial_s:.2f} s  ({1000 * serial_s / n:.2f} ms/completion; "
+          f"median {1000 * ordered[n // 2]:.3f} ms, slowest 1% {100 * sum(ordered[:max(1, n // 100)]) / sum(costs):.0f}% "
+          f"of the time, slowest {1000 * ordered[0]:.0f} ms)")
     print(f"RewardPool ({args.workers} workers), per call:       {pool_s:.2f} s  ({1000 * pool_s / n:.2f} ms/completion)")
-    print(f"speed-up per call: {serial_s / pool_s:.2f}x serial")
+    print(f"speed-up per call: {serial_s / pool_s:.2f}x serial  (bound from the serial per-completion times: "
+          f"{spread_bound:.2f}x in the pool's order, {longest_bound:.2f}x longest first)")
+    print(f"  the workers were inside rewards {100 * per_call_busy_s / (args.workers * pool_s):.0f}% of the time, and "
+          f"took {per_call_busy_s / sum(costs):.2f}x the serial seconds for the same completions")
     print(f"RewardPool, batches queued ahead:        {queued_s:.2f} s against serial {serial_alone_s:.2f} s "
           f"(fresh completions)")
-    print(f"speed-up queued: {serial_alone_s / queued_s:.2f}x serial")
+    print(f"speed-up queued: {serial_alone_s / queued_s:.2f}x serial  (bound {queued_bound:.2f}x)")
+    print(f"  the workers were inside rewards {100 * queued_busy_s / (args.workers * queued_s):.0f}% of the time, and "
+          f"took {queued_busy_s / sum(fresh_costs):.2f}x the serial seconds for the same completions")
     print(f"CPU: serial {serial_cpu_s:.2f} s; pool workers {workers_cpu_s:.2f} s (incl. start-up) + parent "
           f"{parent_cpu_s:.2f} s; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
           "(a wall-clock ratio needs free cores)")

@@ -75,6 +75,7 @@ def normalise(answer: str) -> str:
     text = _SPACING.sub(" ", text)
     text = _SIZING.sub("", text)
     text = _FRAC_VARIANTS.sub("\\\\frac", text)
+    text = brace_arguments(text)
     text = _DEGREES.sub("", text)
     percent = bool(_PERCENT.search(text))
     text = _PERCENT.sub("", text)
@@ -97,6 +98,63 @@ def normalise(answer: str) -> str:
     if text.startswith("{") and text.endswith("}") and _balanced(text[1:-1]):
         text = text[1:-1].strip()  # `{1,2,3}` without backslashes is a LaTeX group
     return text + ("%" if percent else "")
+
+
+_BRACED_COMMANDS = re.compile(r"\\(frac|sqrt)(?![A-Za-z])")
+
+
+def _argument(text: str, index: int, depth: int) -> tuple | None:
+    """TeX's reading of one macro argument at text[index:] (spaces skipped): a braced group, a control sequence
+    (`\\pi`) or one character; (its content, the index after it), or None at the end or at a closing brace."""
+    while index < len(text) and text[index] == " ":
+        index += 1
+    if index >= len(text) or text[index] == "}":
+        return None
+    if text[index] == "{":
+        open_braces = 0
+        for end in range(index, len(text)):
+            if text[end] == "{" and text[end - 1:end] != "\\":
+                open_braces += 1
+            elif text[end] == "}" and text[end - 1:end] != "\\":
+                open_braces -= 1
+                if open_braces == 0:
+                    return brace_arguments(text[index + 1:end], depth + 1), end + 1
+        return None
+    if text[index] == "\\":
+        word = re.match(r"\\(?:[A-Za-z]+|.)", text[index:])
+        return word.group(0), index + len(word.group(0))
+    return text[index], index + 1
+
+
+def brace_arguments(text: str, depth: int = 0) -> str:
+    """`\\frac` and `\\sqrt` with their arguments braced, read as TeX reads them: `\\frac\\pi 2` = `\\frac{\\pi}{2}`,
+    `\\frac ab` = `\\frac{a}{b}`, `\\sqrt\\pi` = `\\sqrt{\\pi}`, `\\sqrt[3]2` = `\\sqrt[3]{2}`. math-verify reads the
+    brace-less spellings wrongly or not at all (`2007 + \\frac\\pi 2` as 2); a spelling TeX would not accept
+    either is left as it is, and so is anything nested deeper than 20 groups."""
+    if depth > 20:
+        return text
+    out, index = [], 0
+    for match in _BRACED_COMMANDS.finditer(text):
+        if match.start() < index:
+            continue
+        position, arguments = match.end(), []
+        if match.group(1) == "sqrt" and text[position:position + 1] == "[":
+            close = text.find("]", position)
+            if close < 0:
+                continue
+            arguments.append(text[position:close + 1])
+            position = close + 1
+        for _ in range(2 if match.group(1) == "frac" else 1):
+            argument = _argument(text, position, depth)
+            if argument is None:
+                break
+            arguments.append("{" + argument[0] + "}")
+            position = argument[1]
+        else:
+            out.append(text[index:match.start()] + match.group(0) + "".join(arguments))
+            index = position
+    out.append(text[index:])
+    return "".join(out)
 
 
 _UNICODE = {"−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "\\div ", "π": "\\pi ", "∞": "\\infty ",

@@ -19,6 +19,7 @@ run on a process's main thread (the scorer's pool workers do); elsewhere the fai
 
 import functools
 import re
+from pathlib import Path
 
 from zero_rl.rewards.answer_compare import answers_match, equivalent, normalise
 from zero_rl.rewards.answer_extract import boxed_answer, final_answer, last_boxed, strip_chat_debris
@@ -112,11 +113,32 @@ _WARM_UP_PAIRS = (
 )
 
 
+def _altered(answer: str) -> str:
+    """A different answer of the same shape: the first digit raised by one (or `+1` appended)."""
+    for index, character in enumerate(answer):
+        if character.isdigit():
+            return answer[:index] + ("8" if character == "9" else str(int(character) + 1)) + answer[index + 1:]
+    return answer + "+1"
+
+
+def warm_up_answers() -> list:
+    """The shipped answer shapes (warm_up_answers.txt beside this module; see bench/make_warm_up_answers.py)."""
+    path = Path(__file__).with_name("warm_up_answers.txt")
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+
+
 def warm_up() -> None:
-    """Run every comparison layer once (the scorer's workers call this at start): sympy and math-verify build
-    their parsers and caches on first use, about a second, which would otherwise fall inside the first scored
-    completions' time limits."""
+    """Run every comparison layer once, then each shipped answer shape against an altered copy (the scorer's
+    workers call this at start; about 1-2 s). sympy and math-verify build their parsers and caches on first use,
+    and math-verify's LaTeX parser builds its prediction tables per shape of input, so a cold process pays
+    10-100 ms for the first answer of each new shape: inside the first scored completions' time limits, and in
+    every worker again. Results are discarded; a failure here only costs the time it saved."""
     for gold, other in _WARM_UP_PAIRS:
         for answer in (gold, other):
             math_accuracy(f"<answer>\\boxed{{{answer}}}</answer>", {"answer": gold})
             math_accuracy(f"<answer>${answer}$</answer>", {"answer": gold})
+    for gold in warm_up_answers():
+        try:
+            math_accuracy(f"<answer>\\boxed{{{_altered(gold)}}}</answer>", {"answer": gold})
+        except (TimeoutError, ValueError):  # a shape math-verify cannot read or compare: warmed all the same
+            pass

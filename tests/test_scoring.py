@@ -28,6 +28,13 @@ def misbehaving(completion: str, example: dict) -> float:
     return float(len(completion))
 
 
+def paced(completion: str, example: dict) -> float:
+    """example["i"], after 10 ms for a completion marked slow."""
+    if completion == "slow":
+        time.sleep(0.01)
+    return float(example["i"])
+
+
 def _length(completion: str, example: dict, scale: float = 1.0) -> float:
     return scale * len(completion)
 
@@ -186,3 +193,29 @@ def test_spread_order_is_a_permutation_that_scatters_neighbours(count):
     for start in range(0, max(count - 8, 0)):  # any 8 neighbours (a prompt's group) are >= count // 16 apart
         places = sorted(position[item] for item in range(start, start + 8))
         assert min(b - a for a, b in zip(places, places[1:])) >= count // 16
+
+
+def test_an_idle_worker_takes_back_the_unstarted_half_of_a_busy_workers_chunk_and_each_unit_runs_once():
+    import random
+
+    # chunks of 32 in spread order: the first chunk holds the items i % 16 < 8, all slow here; the second worker
+    # finishes its fast chunk at once and must take units back from the first instead of idling
+    slow = [i % 16 < 8 for i in range(64)]
+    with RewardPool(workers=2, timeout_s=5.0, chunk_size=32, preload=()) as fresh:
+        fresh.wait_ready()
+        scores = fresh.score({"r": (paced, 1.0)}, ["slow" if s else "fast" for s in slow],
+                             [{"i": i} for i in range(64)])
+        assert scores.components["r"] == [float(i) for i in range(64)] and not scores.errors
+        assert fresh.stolen > 0
+        assert fresh.busy_s >= 32 * 0.01  # the workers' seconds inside rewards: at least the 32 sleeps
+        rng = random.Random(0)  # many small chunks and random slow units: every unit reported once, in place
+        tickets = []
+        for batch in range(12):
+            marks = ["slow" if rng.random() < 0.3 else "fast" for _ in range(48)]
+            tickets.append((fresh.submit({"r": (paced, 1.0)}, marks, [{"i": 100 * batch + i} for i in range(48)]),
+                            batch))
+        for ticket, batch in tickets:
+            got = fresh.collect(ticket)
+            assert got.components["r"] == [float(100 * batch + i) for i in range(48)]
+            assert not got.errors and not got.timeouts
+        assert fresh.replaced == 0

@@ -171,8 +171,15 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
 # sends its results in batches every _FLUSH_S, so the parent wakes a few dozen times a second, not once per unit.
 # From the shared array the parent knows exactly which unit passed its deadline: that one scores a counted
 # timeout, the worker is killed and replaced, and every other unreported unit of its chunk goes back in the
-# queue (a finished but unsent result is recomputed, never guessed). Chunks shrink as the queue empties so both
-# workers finish together. Spawn, not fork: forking a parent that holds torch/OpenMP threads can deadlock.
+# queue (a finished but unsent result is recomputed, never guessed). Spawn, not fork: forking a parent that holds
+# torch/OpenMP threads can deadlock.
+#
+# Balance: each worker gets an equal share of the queue as one chunk (few round trips), and an idle worker takes
+# back the later half of the unstarted units of the busiest one. The shared array also holds a stop position that
+# the worker checks, under the same lock, before starting each unit, so a unit taken back is never run twice; the
+# worker ends each chunk with a "done" flag and gets no new chunk before it. Costs are heavy-tailed (a few
+# completions take 100x the median), so without this a chunk that drew several slow units kept one worker busy
+# while the other idled.
 #
 # Jobs: `submit` queues a batch and returns a ticket at once; `collect` waits for that batch. One parent thread
 # (the pump) does all the talking to the workers: it hands out chunks, reads results and enforces deadlines,
@@ -188,6 +195,8 @@ _SPREAD = 16  # queue order: items i, i + 16, i + 32, ... (see spread_order)
 _STARTUP_S = 120.0  # a fresh worker imports sympy and the reward modules before it says it is ready
 _FLUSH_S = 0.02  # a worker sends the results it holds at least this often (and at the end of each chunk)
 _POLL_S = 0.05  # the parent looks at the running units' start times at least this often
+_CHUNK_MAX = 256  # units per chunk at most: an equal share of the queue per worker, rebalanced by taking back
+_NO_LIMIT = float(2 ** 52)  # a chunk's stop position when the parent has taken none of it back
 
 
 def spread_order(count: int, stride: int = _SPREAD) -> list:
@@ -213,6 +222,7 @@ def _warm_up(module_name: str, conn) -> None:
 
 
 def _worker_main(conn, preload, running) -> None:
+    import gc
     import importlib
     import signal
 
@@ -226,6 +236,7 @@ def _worker_main(conn, preload, running) -> None:
     warmed = set(preload)
     for module in preload:
         _warm_up(module, conn)
+    gc.freeze()  # what importing and warming built (parsers, caches) lives as long as the worker: out of GC scans
     conn.send(("ready",))
     while True:
         try:
@@ -243,14 +254,19 @@ def _worker_main(conn, preload, running) -> None:
             if module not in warmed:
                 warmed.add(module)
                 _warm_up(module, conn)
+                gc.freeze()
         results, flushed = [], time.monotonic()
         for position, (key, completion, example) in enumerate(units):
-            with running.get_lock():  # the parent reads both together to find the unit past its deadline
-                running[0], running[1] = position, time.monotonic()
-            results.append(_run_unit(rewards[key], completion, example))
-            if time.monotonic() - flushed >= _FLUSH_S or position == len(units) - 1:
-                conn.send(("results", results))
+            with running.get_lock():  # the parent reads these together: the unit past its deadline, or the
+                if position >= running[2]:  # units it took back for an idle worker (they start at the limit)
+                    break
+                started = running[1] = time.monotonic()
+                running[0] = position
+            results.append(_run_unit(rewards[key], completion, example) + (time.monotonic() - started,))
+            if time.monotonic() - flushed >= _FLUSH_S:
+                conn.send(("results", results, False))
                 results, flushed = [], time.monotonic()
+        conn.send(("results", results, True))  # True: done with this chunk, ready for the next
 
 
 def _run_unit(fn, completion, example) -> tuple:
@@ -269,7 +285,8 @@ def _run_unit(fn, completion, example) -> tuple:
 class _Worker:
     def __init__(self, context, preload):
         parent_conn, child_conn = context.Pipe()
-        self.running = context.Array("d", [-1.0, 0.0])  # [position in the chunk of the unit running, its start]
+        # [position in the chunk of the unit running, its start, the position the worker stops before]
+        self.running = context.Array("d", [-1.0, 0.0, _NO_LIMIT])
         self.process = context.Process(target=_worker_main, args=(child_conn, tuple(preload), self.running),
                                        daemon=True)
         self.process.start()
@@ -278,13 +295,14 @@ class _Worker:
         self.ready = False
         self.started_at = time.monotonic()
         self.units = []  # (ticket, unit) of the chunk in flight not yet reported, in chunk order
+        self.open = False  # a chunk was sent and the worker has not yet said it is done with it
         self.reported = 0  # units of the chunk in flight already reported
         self.deadline = self.started_at + _STARTUP_S
 
     def assign(self, units: list, now: float) -> None:
         with self.running.get_lock():
-            self.running[0] = -1.0
-        self.units, self.reported = units, 0
+            self.running[0], self.running[2] = -1.0, _NO_LIMIT
+        self.units, self.reported, self.open = units, 0, True
         self.deadline = now + _STARTUP_S  # until its first unit starts: unpickling may import and warm modules
 
     def running_unit(self, timeout_s: float) -> tuple:
@@ -294,6 +312,23 @@ class _Worker:
         if position < self.reported:  # not started on the unreported units yet
             return None, self.deadline
         return position - self.reported, started + timeout_s
+
+    def take_back(self) -> list:
+        """The later half of the units this worker has not started (the earlier half and the unit running stay
+        with it), for an idle worker; [] when it runs none or has none left to start. Atomic against the worker's
+        own check of the limit before each unit, so a unit is never run by both or by neither."""
+        with self.running.get_lock():
+            position = int(self.running[0])
+            if position < self.reported:  # between chunks, or not started on this one: nothing is certain yet
+                return []
+            unstarted = self.reported + len(self.units) - position - 1
+            if unstarted < 1:
+                return []
+            limit = position + 1 + unstarted // 2
+            self.running[2] = float(limit)
+        keep = limit - self.reported
+        taken, self.units = self.units[keep:], self.units[:keep]
+        return taken
 
     def kill(self):
         if self.process.is_alive():
@@ -342,6 +377,8 @@ class RewardPool:
         self.context = multiprocessing.get_context("spawn")
         self.workers = [_Worker(self.context, self.preload) for _ in range(workers)]
         self.replaced = 0  # workers killed for a timeout or found dead, over the pool's life
+        self.stolen = 0  # units taken back from a busy worker's chunk for an idle one, over the pool's life
+        self.busy_s = 0.0  # seconds the workers spent inside rewards, over the pool's life (utilisation)
         self._jobs = {}  # ticket -> _Job, until collected
         self._pending = deque()  # (ticket, unit) not yet handed to a worker, in order
         self._next_ticket = 0
@@ -472,7 +509,7 @@ class RewardPool:
             if self._closed:
                 return
             self._dispatch(time.monotonic())
-            busy = [w for w in self.workers if not w.ready or w.units]
+            busy = [w for w in self.workers if not w.ready or w.units or w.open]
         timeout = None  # nothing to do: sleep until a job arrives
         if busy:
             deadline = min(w.running_unit(self.timeout_s)[1] if w.units else w.deadline for w in busy)
@@ -506,10 +543,13 @@ class RewardPool:
                     elif message[0] == "chunk_error":  # every unit of the chunk fails the same way
                         while worker.units:
                             self._settle(*worker.units.pop(0), "error", message[1], index)
-                    elif message[0] == "results":  # [(status, value), ...] for the next units of the chunk
-                        for status, value in message[1]:
+                        worker.open = False
+                    elif message[0] == "results":  # [(status, value, seconds), ...] for the next units
+                        for status, value, seconds in message[1]:
                             self._settle(*worker.units.pop(0), status, value, index)
                             worker.reported += 1
+                            self.busy_s += seconds
+                        worker.open = worker.open and not message[2]
             except (EOFError, OSError):  # the worker died: its running unit is an error, the rest go back
                 worker.process.join(timeout=1)
                 code = worker.process.exitcode
@@ -561,11 +601,21 @@ class RewardPool:
         worker.units = []
 
     def _dispatch(self, now: float) -> None:
-        """Hand a chunk to every started worker that has none."""
+        """Hand a chunk to every started worker that has none; when the queue is empty, take back for it the later
+        half of the unstarted units of the busiest worker (so a chunk that drew several slow units does not leave
+        one worker idle while the other works through them)."""
         for index, worker in enumerate(self.workers):
-            if not (worker.ready and not worker.units and self._pending):
+            if not (worker.ready and not worker.units and not worker.open):
                 continue
-            chunk = self.chunk_size or max(1, min(64, len(self._pending) // (2 * len(self.workers))))
+            if not self._pending:
+                busy = [w for w in self.workers if w.units and w is not worker]
+                victim = max(busy, key=lambda w: len(w.units), default=None)
+                taken = victim.take_back() if victim is not None else []
+                if not taken:
+                    continue
+                self._pending.extendleft(reversed(taken))
+                self.stolen += len(taken)
+            chunk = self.chunk_size or max(1, min(_CHUNK_MAX, len(self._pending) // len(self.workers)))
             take = [self._pending.popleft() for _ in range(min(chunk, len(self._pending)))]
             payload, functions = [], {}
             for ticket, unit in take:
