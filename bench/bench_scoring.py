@@ -1,18 +1,23 @@
 """Reward scoring throughput: the RewardPool against plain serial math-verify calls, in the same run.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/bench_scoring.py [--completions 3000] [--workers 2]
+    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/bench_scoring.py [--completions 3000] [--batch 256] [--group-size 1]
 
-Completions are built from real MATH problems (../shared/data/math_prm800k): the gold boxed, in `$...$`, bare,
-a wrong (perturbed) answer, no tags, and a long chain of thought before the answer, so the mix is what a
-MATH step scores. Prints both times, the ratio, and the agreement of the two (every difference, error or
-timeout is listed: an unexplained failure is a bug).
+Completions are built from real MATH problems (../shared/data/math_prm800k, leaving out the problems whose answers
+the workers warm up on): the gold boxed, in `$...$`, bare, a wrong (altered) answer, no tags, and a long chain of
+thought before the answer, so the mix is what a MATH step scores; `--group-size G` puts G completions of each
+problem side by side, as a GRPO batch does. Prints both times, the ratio, and the agreement of the two (every
+difference, error or timeout is listed: an unexplained failure is a bug).
 
-Two pool figures, each against the same serial run:
+Two pool figures, each against serial scoring of the same completions:
 - per call: `pool.score(batch)` one batch at a time, interleaved with the serial scoring of the same batch (a
   training step that waits for its rewards). A batch takes at least as long as its slowest completion, so with
-  heavy-tailed costs (a few wrong polynomial answers take 100x the median) one worker often idles at the end.
+  heavy-tailed costs (a few wrong symbolic answers take 100x the median) one worker often idles at the end.
 - queued: every batch `submit`ted ahead and `collect`ed in order, as `zero-rl eval` does while it generates
   the next chunk: the workers never wait at a batch boundary.
+Each comes with its bound: the serial seconds of each completion scheduled on the workers one at a time, with no
+overhead at all (in the pool's order, and longest first), so a figure under its bound is the work's own shape, not
+the pool's. Then the workers' share of the time spent inside rewards and their seconds against serial ones (two
+processes on two cores share caches and memory: a few percent slower each).
 Both sides are warmed first (`math_answer.warm_up()`: the pool's workers run it at start, the serial side
 before its clock starts), so neither pays sympy's first-use costs inside the timed region.
 """
@@ -31,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from zero_rl.rewards.math_answer import math_accuracy, warm_up, warm_up_answers  # noqa: E402
 from zero_rl.data import shared_data_dir  # noqa: E402
 import zero_rl.scoring  # noqa: E402
-from zero_rl.scoring import score_inline, spread_order  # noqa: E402
+from zero_rl.scoring import score_inline  # noqa: E402
 
 FILLER = ("Let me think about this step by step. First we set up the equation and simplify both sides; "
           "then we check the edge cases. ")
@@ -76,32 +81,29 @@ def makespan(costs: list, order: list, workers: int) -> float:
 
 def bounds(costs: list, batch: int, workers: int) -> tuple:
     """Upper bounds on the speed-up of `workers` processes over serial for these per-item costs, batch by batch:
-    in the pool's queue order (spread_order), and in the best order known (longest first)."""
-    serial = spread = longest = 0.0
+    in the pool's queue order (batch order), and in the best order known (longest first)."""
+    serial = in_order = longest = 0.0
     for begin in range(0, len(costs), batch):
         part = costs[begin:begin + batch]
         serial += sum(part)
-        spread += makespan(part, spread_order(len(part)), workers)
+        in_order += makespan(part, range(len(part)), workers)
         longest += makespan(part, sorted(range(len(part)), key=lambda i: -part[i]), workers)
-    return serial / spread, serial / longest
+    return serial / in_order, serial / longest
 
 
 def timed_serial(rewards: dict, completions: list, examples: list, costs: list):
-    """score_inline, one completion at a time, recording each one's seconds in `costs`."""
-    scores = None
-    for completion, example in zip(completions, examples):
-        started = time.perf_counter()
-        one = score_inline(rewards, [completion], [example])
-        costs.append(time.perf_counter() - started)
-        if scores is None:
-            scores = one
-        else:
-            for name, values in one.components.items():
-                scores.components[name] += values
-            for total, part in ((scores.errors, one.errors), (scores.timeouts, one.timeouts)):
-                for name, count in part.items():
-                    total[name] = total.get(name, 0) + count
-    return scores
+    """score_inline on the whole batch (as a training step calls it), each reward call's seconds recorded in
+    `costs` by a thin wrapper (two clock reads)."""
+    def timed(fn):
+        def call(completion, example):
+            started = time.perf_counter()
+            try:
+                return fn(completion, example)
+            finally:
+                costs.append(time.perf_counter() - started)
+        return call
+
+    return score_inline({name: (timed(fn), weight) for name, (fn, weight) in rewards.items()}, completions, examples)
 
 
 def main() -> int:
@@ -174,7 +176,7 @@ def main() -> int:
     queued_differences = [i for i, (a, b) in enumerate(zip(queued, queued_serial)) if a != b]
     n = len(completions)
     ordered = sorted(costs, reverse=True)
-    spread_bound, longest_bound = bounds(costs, args.batch, args.workers)
+    order_bound, longest_bound = bounds(costs, args.batch, args.workers)
     queued_bound, _ = bounds(fresh_costs, len(fresh_costs), args.workers)
     print(f"completions: {n} MATH-style, {args.group_size} per problem, {args.workers} workers, batches of "
           f"{args.batch}, timeout {args.timeout_s:g} s")
@@ -184,7 +186,7 @@ def main() -> int:
           f"of the time, slowest {1000 * ordered[0]:.0f} ms)")
     print(f"RewardPool ({args.workers} workers), per call:       {pool_s:.2f} s  ({1000 * pool_s / n:.2f} ms/completion)")
     print(f"speed-up per call: {serial_s / pool_s:.2f}x serial  (bound from the serial per-completion times: "
-          f"{spread_bound:.2f}x in the pool's order, {longest_bound:.2f}x longest first)")
+          f"{order_bound:.2f}x in the pool's order, {longest_bound:.2f}x longest first)")
     print(f"  the workers were inside rewards {100 * per_call_busy_s / (args.workers * pool_s):.0f}% of the time, and "
           f"took {per_call_busy_s / sum(costs):.2f}x the serial seconds for the same completions")
     print(f"RewardPool, batches queued ahead:        {queued_s:.2f} s against serial {serial_alone_s:.2f} s "

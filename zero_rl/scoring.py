@@ -178,8 +178,10 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
 # back the later half of the unstarted units of the busiest one. The shared array also holds a stop position that
 # the worker checks, under the same lock, before starting each unit, so a unit taken back is never run twice; the
 # worker ends each chunk with a "done" flag and gets no new chunk before it. Costs are heavy-tailed (a few
-# completions take 100x the median), so without this a chunk that drew several slow units kept one worker busy
-# while the other idled.
+# completions take 100x the median, and a hard gold answer makes a prompt's whole group slow), so without this a
+# chunk that drew several slow units kept one worker busy while the other idled. Units stay in batch order, so a
+# prompt's G completions mostly meet in one worker, which reads their gold answer once (scattering them, as an
+# earlier version did, made both workers parse every gold: 1.2-1.3x the serial CPU on GRPO-shaped batches).
 #
 # Jobs: `submit` queues a batch and returns a ticket at once; `collect` waits for that batch. One parent thread
 # (the pump) does all the talking to the workers: it hands out chunks, reads results and enforces deadlines,
@@ -191,21 +193,11 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
 # ones and before the first unit for any other, so lazy first-use costs (sympy and math-verify build parsers and
 # caches on first use: about a second) are paid outside every unit's deadline and not by the first batch.
 
-_SPREAD = 16  # queue order: items i, i + 16, i + 32, ... (see spread_order)
 _STARTUP_S = 120.0  # a fresh worker imports sympy and the reward modules before it says it is ready
 _FLUSH_S = 0.02  # a worker sends the results it holds at least this often (and at the end of each chunk)
 _POLL_S = 0.05  # the parent looks at the running units' start times at least this often
 _CHUNK_MAX = 256  # units per chunk at most: an equal share of the queue per worker, rebalanced by taking back
 _NO_LIMIT = float(2 ** 52)  # a chunk's stop position when the parent has taken none of it back
-
-
-def spread_order(count: int, stride: int = _SPREAD) -> list:
-    """0..count-1 as items 0, stride, 2*stride, ..., then 1, 1 + stride, ...: the order units enter the queue.
-
-    A training batch holds each prompt's G completions side by side, and a hard gold answer makes all G slow to
-    check; in that order they would land in one chunk on one worker while the other idles. Spread out, any run
-    of up to `stride` neighbours lies about count/stride apart in the queue, so the workers share slow groups."""
-    return [item for start in range(stride) for item in range(start, count, stride)]
 
 
 def _warm_up(module_name: str, conn) -> None:
@@ -426,7 +418,7 @@ class RewardPool:
                                       examples=list(examples), units=units, results=[None] * len(units),
                                       remaining=len(units), batched=batched)
             per_item = len(per_completion)
-            self._pending.extend((ticket, item * per_item + k) for item in spread_order(len(completions))
+            self._pending.extend((ticket, item * per_item + k) for item in range(len(completions))
                                  for k in range(per_item))
         os.write(self._wake_w, b"j")
         return ticket
