@@ -113,6 +113,7 @@ def main() -> int:
     parser.add_argument("--timeout-s", type=float, default=10.0)
     parser.add_argument("--batch", type=int, default=256, help="completions per pool.score call (a training step)")
     parser.add_argument("--group-size", type=int, default=1, help="completions per problem, side by side (GRPO's G)")
+    parser.add_argument("--rounds", type=int, default=3, help="queued rounds, alternating pool and serial")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -153,31 +154,36 @@ def main() -> int:
             for name, count in part.items():
                 total[name] = total.get(name, 0) + count
     per_call_busy_s = pool.busy_s - busy_before
-    # queued: fresh completions (no side has seen them: caches stay fair), every batch submitted ahead and
-    # collected in order; then the same batches serially, alone
-    fresh, fresh_examples = completions_for(rows, args.completions, args.seed + 1, args.group_size)
-    batches = [slice(begin, begin + args.batch) for begin in range(0, len(fresh), args.batch)]
-    busy_before = pool.busy_s
-    started = time.monotonic()
-    tickets = [pool.submit(rewards, fresh[b], fresh_examples[b]) for b in batches]
-    queued = [value for ticket in tickets for value in pool.collect(ticket).components["accuracy"]]
-    queued_s = time.monotonic() - started
-    queued_busy_s = pool.busy_s - busy_before
-    started = time.monotonic()
-    fresh_costs = []
-    queued_serial = [value for b in batches for value in
-                     timed_serial(rewards, fresh[b], fresh_examples[b], fresh_costs).components["accuracy"]]
-    serial_alone_s = time.monotonic() - started
+    # queued, in rounds: fresh completions each round (no side has seen them: caches stay fair), every batch
+    # submitted ahead and collected in order, then the same batches serially; rounds alternate the two, so a
+    # burst of load from elsewhere falls on one round, and the median round is the figure
+    rounds, queued_differences = [], []
+    for round_index in range(args.rounds):
+        fresh, fresh_examples = completions_for(rows, args.completions, args.seed + 1 + round_index, args.group_size)
+        batches = [slice(begin, begin + args.batch) for begin in range(0, len(fresh), args.batch)]
+        busy_before = pool.busy_s
+        started = time.monotonic()
+        tickets = [pool.submit(rewards, fresh[b], fresh_examples[b]) for b in batches]
+        queued = [value for ticket in tickets for value in pool.collect(ticket).components["accuracy"]]
+        queued_s = time.monotonic() - started
+        queued_busy_s = pool.busy_s - busy_before
+        started = time.monotonic()
+        fresh_costs = []
+        queued_serial = [value for b in batches for value in
+                         timed_serial(rewards, fresh[b], fresh_examples[b], fresh_costs).components["accuracy"]]
+        serial_alone_s = time.monotonic() - started
+        queued_differences += [i for i, (a, b) in enumerate(zip(queued, queued_serial)) if a != b]
+        rounds.append({"ratio": serial_alone_s / queued_s, "pool_s": queued_s, "serial_s": serial_alone_s,
+                       "bound": bounds(fresh_costs, len(fresh_costs), args.workers)[0],
+                       "busy": queued_busy_s / (args.workers * queued_s), "inflation": queued_busy_s / sum(fresh_costs)})
     pool.close()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     workers_cpu_s = children.ru_utime + children.ru_stime  # the workers' whole lives, start-up imports included
 
     differences = [i for i, (a, b) in enumerate(zip(pooled, serial)) if a != b]
-    queued_differences = [i for i, (a, b) in enumerate(zip(queued, queued_serial)) if a != b]
     n = len(completions)
     ordered = sorted(costs, reverse=True)
     order_bound, longest_bound = bounds(costs, args.batch, args.workers)
-    queued_bound, _ = bounds(fresh_costs, len(fresh_costs), args.workers)
     print(f"completions: {n} MATH-style, {args.group_size} per problem, {args.workers} workers, batches of "
           f"{args.batch}, timeout {args.timeout_s:g} s")
     print(f"pool start-up (spawn + import + warm-up, once per run): {startup_s:.2f} s; serial warm-up {serial_warm_s:.2f} s")
@@ -189,11 +195,12 @@ def main() -> int:
           f"{order_bound:.2f}x in the pool's order, {longest_bound:.2f}x longest first)")
     print(f"  the workers were inside rewards {100 * per_call_busy_s / (args.workers * pool_s):.0f}% of the time, and "
           f"took {per_call_busy_s / sum(costs):.2f}x the serial seconds for the same completions")
-    print(f"RewardPool, batches queued ahead:        {queued_s:.2f} s against serial {serial_alone_s:.2f} s "
-          f"(fresh completions)")
-    print(f"speed-up queued: {serial_alone_s / queued_s:.2f}x serial  (bound {queued_bound:.2f}x)")
-    print(f"  the workers were inside rewards {100 * queued_busy_s / (args.workers * queued_s):.0f}% of the time, and "
-          f"took {queued_busy_s / sum(fresh_costs):.2f}x the serial seconds for the same completions")
+    for index, r in enumerate(rounds):
+        print(f"RewardPool, batches queued ahead, round {index + 1}: {r['pool_s']:.2f} s against serial "
+              f"{r['serial_s']:.2f} s = {r['ratio']:.2f}x (bound {r['bound']:.2f}x); workers inside rewards "
+              f"{100 * r['busy']:.0f}% of the time, at {r['inflation']:.2f}x the serial seconds")
+    median = sorted(r["ratio"] for r in rounds)[len(rounds) // 2]
+    print(f"speed-up queued: {median:.2f}x serial (median of {len(rounds)} rounds of fresh completions)")
     print(f"CPU: serial {serial_cpu_s:.2f} s; pool workers {workers_cpu_s:.2f} s (incl. start-up) + parent "
           f"{parent_cpu_s:.2f} s; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
           "(a wall-clock ratio needs free cores)")
