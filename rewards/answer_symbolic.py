@@ -55,6 +55,16 @@ def plain_to_latex(text: str) -> str:
     return re.sub(r"(\d)i(?![a-zA-Z])", r"\1 i", text)  # `1.0i`: math-verify reads `1.0 i` as complex
 
 
+_ONE_CHARACTER_GROUP = re.compile(r"\^\{(\w)\}")
+
+
+def same_latex(a: str, b: str) -> bool:
+    """Whether two spellings read the same as LaTeX once a one-character exponent group is unbraced (`x^{2}` is
+    `x^2`; `x^{23}` is not `x^23`, which LaTeX reads as x^2 3): plain_to_latex's rewrite of `3x^2` changes nothing,
+    and reading it again would only cost a second parse."""
+    return a == b or _ONE_CHARACTER_GROUP.sub(r"^\1", a) == _ONE_CHARACTER_GROUP.sub(r"^\1", b)
+
+
 def _matching_paren(text: str, open_index: int) -> int | None:
     depth = 0
     for position in range(open_index, len(text)):
@@ -169,8 +179,8 @@ def symbolic_agree(gold: str, pred: str) -> bool:
         return False
     pred_parsed = _mv_parse(pred)
     plain = plain_to_latex(pred)
-    if plain != pred and (not pred_parsed or differ_at_a_point(gold_parsed[0], pred_parsed[0])
-                          or not _mv_verify(gold_parsed, pred_parsed)):
+    if not same_latex(plain, pred) and (not pred_parsed or differ_at_a_point(gold_parsed[0], pred_parsed[0])
+                                        or not _mv_verify(gold_parsed, pred_parsed)):
         pred_parsed = _mv_parse(plain) or pred_parsed
     if not pred_parsed:
         return False

@@ -112,3 +112,17 @@ def test_brace_less_arguments_are_read_as_tex_reads_them(text, braced):
 ])
 def test_brace_less_fractions_and_roots_score_by_their_value(gold, pred, reward):
     assert math_accuracy(f"<answer>\\boxed{{{pred}}}</answer>", {"answer": gold}) == reward
+
+
+def test_a_latex_answer_is_read_once_when_the_plain_text_rewrite_changes_nothing(monkeypatch):
+    from zero_rl.rewards.answer_compare import normalise
+    from zero_rl.rewards.answer_symbolic import same_latex, symbolic_agree
+
+    read = []
+    original = answer_symbolic._mv_parse
+    monkeypatch.setattr(answer_symbolic, "_mv_parse", lambda text: read.append(text) or original(text))
+    assert symbolic_agree(normalise("2x^2 - 12x + 20"), normalise("3x^2 - 12x + 20")) is False
+    assert [text for text in read if text.startswith("3x")] == ["3x^2 - 12x + 20"]  # not again as 3x^{2} - ...
+    assert same_latex("3x^{2} - 12x", "3x^2 - 12x") and same_latex("x^{a}", "x^a")
+    assert not same_latex("x^{23}", "x^23")  # LaTeX reads x^23 as x^2 3: the plain reading is another answer
+    assert symbolic_agree(normalise("x^{23}"), normalise("x^23")) is True  # ... which is still tried
