@@ -106,6 +106,38 @@ def timed_serial(rewards: dict, completions: list, examples: list, costs: list):
     return score_inline({name: (timed(fn), weight) for name, (fn, weight) in rewards.items()}, completions, examples)
 
 
+def _side_scorer(completions, examples, barrier, out) -> None:
+    """One serial scorer in its own process: warm up, wait for the others, score, report the seconds."""
+    warm_up()
+    rewards = {"accuracy": (math_accuracy, 1.0)}
+    score_inline(rewards, completions[: len(completions) // 4], examples[: len(completions) // 4])  # caches
+    barrier.wait()
+    started = time.perf_counter()
+    score_inline(rewards, completions, examples)
+    out.put(time.perf_counter() - started)
+
+
+def two_process_ceiling(completions: list, examples: list, workers: int) -> tuple:
+    """The speed-up `workers` serial scorers side by side get over one alone on this machine, each scoring the same
+    completions in its own process: what the cores deliver together for this work (shared caches and memory, and
+    on a VM whatever the host does), the ceiling for any pool. Returns (ceiling, seconds alone, seconds side by
+    side: the slowest)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    times = {}
+    for count in (1, workers):
+        barrier, out = context.Barrier(count), context.Queue()
+        processes = [context.Process(target=_side_scorer, args=(completions, examples, barrier, out))
+                     for _ in range(count)]
+        for process in processes:
+            process.start()
+        times[count] = max(out.get(timeout=600) for _ in processes)
+        for process in processes:
+            process.join()
+    return workers * times[1] / times[workers], times[1], times[workers]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--completions", type=int, default=3000)
@@ -114,6 +146,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=256, help="completions per pool.score call (a training step)")
     parser.add_argument("--group-size", type=int, default=1, help="completions per problem, side by side (GRPO's G)")
     parser.add_argument("--rounds", type=int, default=3, help="queued rounds, alternating pool and serial")
+    parser.add_argument("--ceiling", type=int, default=1500,
+                        help="completions each side-by-side serial scorer checks for the machine's ceiling (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -178,6 +212,9 @@ def main() -> int:
                        "busy": queued_busy_s / (args.workers * queued_s), "inflation": queued_busy_s / sum(fresh_costs)})
     pool.close()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if args.ceiling:
+        side, side_examples = completions_for(rows, args.ceiling, args.seed + 100, args.group_size)
+        ceiling = two_process_ceiling(side, side_examples, args.workers)
     workers_cpu_s = children.ru_utime + children.ru_stime  # the workers' whole lives, start-up imports included
 
     differences = [i for i, (a, b) in enumerate(zip(pooled, serial)) if a != b]
@@ -201,6 +238,10 @@ def main() -> int:
               f"{100 * r['busy']:.0f}% of the time, at {r['inflation']:.2f}x the serial seconds")
     median = sorted(r["ratio"] for r in rounds)[len(rounds) // 2]
     print(f"speed-up queued: {median:.2f}x serial (median of {len(rounds)} rounds of fresh completions)")
+    if args.ceiling:
+        print(f"this machine's ceiling: {args.workers} serial scorers side by side, each in its own process on the "
+              f"same {args.ceiling} completions, took {ceiling[2]:.2f} s against {ceiling[1]:.2f} s for one alone: "
+              f"{ceiling[0]:.2f}x (no pool can beat it)")
     print(f"CPU: serial {serial_cpu_s:.2f} s; pool workers {workers_cpu_s:.2f} s (incl. start-up) + parent "
           f"{parent_cpu_s:.2f} s; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
           "(a wall-clock ratio needs free cores)")

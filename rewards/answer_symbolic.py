@@ -15,6 +15,7 @@ import functools
 import re
 from fractions import Fraction
 
+from zero_rl.rewards import latex_sll
 from zero_rl.rewards.exact_numbers import approximates, decimal_places, significant_digits
 
 PARSE_TIMEOUT_S = 5
@@ -81,6 +82,8 @@ def _mv_parse(text: str) -> list:
     """math-verify's reading of an answer ([] when it reads nothing); a timeout raises TimeoutError."""
     from math_verify import parse
     from math_verify.errors import TimeoutException
+
+    latex_sll.install()  # ANTLR's two-stage parsing: the same readings, about 2x faster (rewards/latex_sll.py)
 
     try:
         parsed = parse("\\boxed{" + text + "}", parsing_timeout=PARSE_TIMEOUT_S, raise_on_error=True)

@@ -126,3 +126,32 @@ def test_a_latex_answer_is_read_once_when_the_plain_text_rewrite_changes_nothing
     assert same_latex("3x^{2} - 12x", "3x^2 - 12x") and same_latex("x^{a}", "x^a")
     assert not same_latex("x^{23}", "x^23")  # LaTeX reads x^23 as x^2 3: the plain reading is another answer
     assert symbolic_agree(normalise("x^{23}"), normalise("x^23")) is True  # ... which is still tried
+
+
+def test_two_stage_parsing_reads_math_answers_exactly_as_the_library_does():
+    """ANTLR's SLL-then-LL (rewards/latex_sll.py) against the library's LL on 300 MATH answers with a letter, a
+    backslash or a caret and an altered copy of each (MIT, Hendrycks et al. 2021; ../shared/data/math_prm800k)."""
+    from latex2sympy2_extended import latex2sympy
+
+    from zero_rl.rewards import latex_sll
+
+    assert latex_sll.install()
+    rows = [json.loads(line) for line in (shared_data_dir() / "math_prm800k" / "train.jsonl").read_text().splitlines()]
+    golds = random.Random(1).sample(sorted({r["answer"] for r in rows if re.search(r"[a-zA-Z\\^]", r["answer"])}), 300)
+
+    def reading(text):
+        try:
+            return sympy_text(latex2sympy(text))
+        except Exception as error:  # noqa: BLE001 - a text the parser refuses must be refused by both
+            return f"error {type(error).__name__}: {error}"
+
+    texts = golds + [_altered(gold) for gold in golds]
+    two_stage = [reading(text) for text in texts]
+    with latex_sll.ll_only():
+        library = [reading(text) for text in texts]
+    assert [t for t, a, b in zip(texts, two_stage, library) if a != b] == []
+    assert sum(not r.startswith("error") for r in library) >= 500  # mostly real readings, not shared failures
+
+
+def sympy_text(expression) -> str:
+    return f"{type(expression).__name__}: {expression}"

@@ -214,7 +214,6 @@ def _warm_up(module_name: str, conn) -> None:
 
 
 def _worker_main(conn, preload, running) -> None:
-    import gc
     import importlib
     import signal
 
@@ -228,7 +227,6 @@ def _worker_main(conn, preload, running) -> None:
     warmed = set(preload)
     for module in preload:
         _warm_up(module, conn)
-    gc.freeze()  # what importing and warming built (parsers, caches) lives as long as the worker: out of GC scans
     conn.send(("ready",))
     while True:
         try:
@@ -246,7 +244,6 @@ def _worker_main(conn, preload, running) -> None:
             if module not in warmed:
                 warmed.add(module)
                 _warm_up(module, conn)
-                gc.freeze()
         results, flushed = [], time.monotonic()
         for position, (key, completion, example) in enumerate(units):
             with running.get_lock():  # the parent reads these together: the unit past its deadline, or the
