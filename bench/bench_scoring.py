@@ -1,9 +1,11 @@
 """Reward scoring throughput: the RewardPool against plain serial math-verify calls, in the same run.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/bench_scoring.py [--completions 3000] [--batch 256] [--group-size 1]
+    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/bench_scoring.py [--completions 8192] [--batch 256] [--group-size 8]
+
+The defaults are 32 GRPO steps of 32 prompts x 8 completions per phase (the setting of bench/vs_trl.py).
 
 Completions are built from real MATH problems (../shared/data/math_prm800k, leaving out the problems whose answers
-the workers warm up on): the gold boxed, in `$...$`, bare, a wrong (altered) answer, no tags, and a long chain of
+the workers warm up on), each problem used once in the run, as in a training epoch: the gold boxed, in `$...$`, bare, a wrong (altered) answer, no tags, and a long chain of
 thought before the answer, so the mix is what a MATH step scores; `--group-size G` puts G completions of each
 problem side by side, as a GRPO batch does. Prints both times, the ratio, and the agreement of the two (every
 difference, error or timeout is listed: an unexplained failure is a bug).
@@ -23,10 +25,12 @@ before its clock starts), so neither pays sympy's first-use costs inside the tim
 """
 
 import argparse
+import itertools
 import json
 import os
 import random
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -49,9 +53,10 @@ def perturb(gold: str) -> str:  # noqa: the same rule as math_answer._altered
     return gold + "+1"
 
 
-def completions_for(rows: list, count: int, seed: int, group_size: int = 1) -> tuple:
-    """`count` completions: problems drawn at random, `group_size` completions each (side by side, as a GRPO
-    batch holds a prompt's group), each completion of a form drawn at random."""
+def completions_for(rows, count: int, seed: int, group_size: int = 1) -> tuple:
+    """`count` completions: the next problems of `rows` (an iterator: each phase of the run gets problems no
+    side has seen, as a training epoch does), `group_size` completions each (side by side, as a GRPO batch
+    holds a prompt's group), each completion of a form drawn at random."""
     rng = random.Random(seed)
     forms = [
         lambda g: f"<think>{FILLER}</think> <answer>\\boxed{{{g}}}</answer>",
@@ -63,7 +68,7 @@ def completions_for(rows: list, count: int, seed: int, group_size: int = 1) -> t
     ]
     examples, completions = [], []
     while len(completions) < count:
-        row = rng.choice(rows)
+        row = next(rows)
         for _ in range(min(group_size, count - len(completions))):
             examples.append({"id": row["unique_id"], "answer": row["answer"]})
             completions.append(rng.choice(forms)(row["answer"]))
@@ -140,12 +145,12 @@ def two_process_ceiling(completions: list, examples: list, workers: int) -> tupl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--completions", type=int, default=3000)
+    parser.add_argument("--completions", type=int, default=8192, help="per phase (per call, and each queued round)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout-s", type=float, default=10.0)
     parser.add_argument("--batch", type=int, default=256, help="completions per pool.score call (a training step)")
-    parser.add_argument("--group-size", type=int, default=1, help="completions per problem, side by side (GRPO's G)")
-    parser.add_argument("--rounds", type=int, default=3, help="queued rounds, alternating pool and serial")
+    parser.add_argument("--group-size", type=int, default=8, help="completions per problem, side by side (GRPO's G)")
+    parser.add_argument("--rounds", type=int, default=2, help="queued rounds, alternating pool and serial")
     parser.add_argument("--ceiling", type=int, default=1500,
                         help="completions each side-by-side serial scorer checks for the machine's ceiling (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
@@ -155,6 +160,11 @@ def main() -> int:
     warmed = set(warm_up_answers())  # the workers' warm-up shapes: their problems stay out of the measurement
     rows = [r for r in map(json.loads, path.read_text().splitlines())
             if r["answer"].strip() and r["answer"].strip() not in warmed]
+    random.Random(args.seed).shuffle(rows)
+    needed = (args.completions * (1 + args.rounds) + args.ceiling) // args.group_size
+    if needed > len(rows):
+        print(f"note: {needed} problems needed, {len(rows)} available: later phases see some problems again")
+    rows = itertools.cycle(rows)
     completions, examples = completions_for(rows, args.completions, args.seed, args.group_size)
     rewards = {"accuracy": (math_accuracy, 1.0)}
 
@@ -236,7 +246,7 @@ def main() -> int:
         print(f"RewardPool, batches queued ahead, round {index + 1}: {r['pool_s']:.2f} s against serial "
               f"{r['serial_s']:.2f} s = {r['ratio']:.2f}x (bound {r['bound']:.2f}x); workers inside rewards "
               f"{100 * r['busy']:.0f}% of the time, at {r['inflation']:.2f}x the serial seconds")
-    median = sorted(r["ratio"] for r in rounds)[len(rounds) // 2]
+    median = statistics.median(r["ratio"] for r in rounds)
     print(f"speed-up queued: {median:.2f}x serial (median of {len(rounds)} rounds of fresh completions)")
     if args.ceiling:
         print(f"this machine's ceiling: {args.workers} serial scorers side by side, each in its own process on the "

@@ -5,7 +5,7 @@
 math-verify's LaTeX parser (ANTLR) builds its prediction tables lazily, per shape of input, in each process: the
 first answer of a new shape costs 10-100 ms, the next of that shape a few ms. Warming each worker on a few hundred
 real answer shapes at start moves most of that cost out of the first training steps (and out of the reward time
-limits). The shapes are 256 gold answers drawn (seed 0) from the original MATH *train* problems (unique_id
+limits). The shapes are 512 gold answers drawn (seed 0) from the original MATH *train* problems (unique_id
 `train/...`; MIT, Hendrycks et al. 2021, via ../shared/data/math_prm800k), keeping only answers with a letter, a
 backslash or a caret: plain numbers never reach the parser. bench/bench_scoring.py leaves these problems out.
 """
@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from zero_rl.data import shared_data_dir  # noqa: E402
 
-COUNT = 256
+COUNT = 512
 OUT = ROOT / "rewards" / "warm_up_answers.txt"
 
 

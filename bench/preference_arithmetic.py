@@ -14,7 +14,6 @@ Prints one JSON summary line.
 """
 
 import argparse
-import copy
 import json
 import os
 import time

@@ -187,6 +187,8 @@ def symbolic_agree(gold: str, pred: str) -> bool:
         pred_parsed = _mv_parse(plain) or pred_parsed
     if not pred_parsed:
         return False
+    if false_statement(pred_parsed[0]) and false_statement(gold_parsed[0]) is not None:
+        return False  # `1.56 = 56\\%` for the gold `0.56 = 56\\%`: math-verify compared the right sides only
     if differ_at_a_point(gold_parsed[0], pred_parsed[0]):
         return False  # math-verify's simplify would take 10-100 ms to find no identity (see differ_at_a_point)
     if not _mv_verify(gold_parsed, pred_parsed):
@@ -288,6 +290,32 @@ def _probe_ready(expression) -> bool:
         if isinstance(node, sympy.Rational) and max(abs(node.p), node.q) > 10 ** 100:
             return False
     return True
+
+
+def false_statement(expression) -> bool | None:
+    """For an equation between two constants, whether its sides differ (`1.56 = 56\\%`); None for anything else.
+
+    A gold written as such an equation (`0.56 = 56\\%`: both spellings of the value) is matched by a true one
+    only: math-verify compares the right sides alone. A gold value with an equation after it is another matter
+    (`\\frac{1}{2} \\$ = \\frac{10}{9}` for 10/9: the value after the last `=` counts, Math-Verify's own test).
+    Sides with a decimal are held to 1 % (a rounded `0.333 = \\frac{1}{3}` is not false), exact ones to 25 digits;
+    anything large or that does not evaluate is not called false."""
+    import sympy
+
+    if not isinstance(expression, sympy.Equality) or expression.free_symbols:
+        return None
+    try:
+        if sympy.count_ops(expression) > 60 or any(isinstance(node, sympy.Pow) and node.exp.has(sympy.Pow)
+                                                    for node in sympy.preorder_traversal(expression)):
+            return None
+        lhs, rhs = (sympy.N(side.doit(), 30) for side in (expression.lhs, expression.rhs))
+        if not (lhs.is_number and rhs.is_number) or any(v.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+                                                        for v in (lhs, rhs)):
+            return None
+        tolerance = 1e-2 if _has_float(expression) else 1e-25
+        return bool(abs(lhs - rhs) > tolerance * max(abs(lhs), abs(rhs), sympy.Float("1e-30")))
+    except Exception:  # noqa: BLE001 - what cannot be evaluated is left to math-verify
+        return None
 
 
 def differ_at_a_point(gold, pred) -> bool:

@@ -155,3 +155,13 @@ def test_two_stage_parsing_reads_math_answers_exactly_as_the_library_does():
 
 def sympy_text(expression) -> str:
     return f"{type(expression).__name__}: {expression}"
+
+
+@pytest.mark.parametrize("gold,pred,reward", [
+    # MATH train gold `0.56 = 56\%` (found by tests/test_answer_warm_up.py): math-verify compared right sides only
+    ("0.56 = 56\\%", "1.56 = 56\\%", 0.0), ("0.56 = 56\\%", "0.56 = 56\\%", 1.0), ("0.56 = 56\\%", "0.56 = 57\\%", 0.0),
+    ("0.333 = \\frac{1}{3}", "0.333 = \\frac{1}{3}", 1.0),  # a rounded decimal beside its fraction is not false
+    ("10/9", "\\frac{1}{2} \\$ = \\frac{10}{9}", 1.0),  # a value gold: the value after the last `=` (Math-Verify's test)
+])
+def test_an_equation_between_unequal_constants_never_matches_such_a_gold(gold, pred, reward):
+    assert math_accuracy(f"<answer>\\boxed{{{pred}}}</answer>", {"answer": gold}) == reward

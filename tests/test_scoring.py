@@ -35,6 +35,13 @@ def paced(completion: str, example: dict) -> float:
     return float(example["i"])
 
 
+def paced_pid(completion: str, example: dict) -> float:
+    """The worker's process id, after 10 ms for a completion marked slow."""
+    if completion == "slow":
+        time.sleep(0.01)
+    return float(os.getpid())
+
+
 def _length(completion: str, example: dict, scale: float = 1.0) -> float:
     return scale * len(completion)
 
@@ -207,3 +214,34 @@ def test_an_idle_worker_takes_back_the_unstarted_half_of_a_busy_workers_chunk_an
             assert got.components["r"] == [float(100 * batch + i) for i in range(48)]
             assert not got.errors and not got.timeouts
         assert fresh.replaced == 0
+
+
+def _worker_state(position: int, count: int):
+    """A _Worker's bookkeeping without a process: `count` units in its chunk, running unit `position`."""
+    import multiprocessing
+
+    from zero_rl.scoring import _NO_LIMIT, _Worker
+
+    worker = _Worker.__new__(_Worker)
+    worker.running = multiprocessing.get_context("spawn").Array("d", [float(position), 0.0, _NO_LIMIT])
+    worker.units, worker.reported = [(0, unit) for unit in range(count)], 0
+    return worker
+
+
+@pytest.mark.parametrize("position,group,taken_from", [
+    (1, 4, 16),     # half is 17: the cut moves to the prompt boundary at 16, so no prompt is split
+    (1, 1, 17),     # every unit its own prompt: the half
+    (1, 32, 17),    # one prompt only: split at the half all the same (better than an idle worker)
+    (5, 8, 16),     # half is 19: the nearest boundary is 16 (24 is farther)
+    (30, 4, 31),    # one unit left to start: it goes
+])
+def test_take_back_cuts_between_prompts_nearest_the_half(position, group, taken_from):
+    worker = _worker_state(position, 32)
+    taken = worker.take_back(lambda a, b: a[1] // group == b[1] // group)
+    assert taken == [(0, unit) for unit in range(taken_from, 32)]
+    assert worker.units == [(0, unit) for unit in range(taken_from)] and worker.running[2] == taken_from
+
+
+def test_take_back_takes_nothing_before_the_chunk_starts_or_at_its_last_unit():
+    assert _worker_state(-1, 32).take_back(lambda a, b: False) == []  # not started: the worker may be between chunks
+    assert _worker_state(31, 32).take_back(lambda a, b: False) == []

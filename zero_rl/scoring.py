@@ -302,10 +302,12 @@ class _Worker:
             return None, self.deadline
         return position - self.reported, started + timeout_s
 
-    def take_back(self) -> list:
-        """The later half of the units this worker has not started (the earlier half and the unit running stay
-        with it), for an idle worker; [] when it runs none or has none left to start. Atomic against the worker's
-        own check of the limit before each unit, so a unit is never run by both or by neither."""
+    def take_back(self, same_group) -> list:
+        """About the later half of the units this worker has not started (the earlier part and the unit running
+        stay with it), for an idle worker; [] when it runs none or has none left to start. The cut falls between
+        two groups where it can (`same_group(a, b)`: two units of one prompt, whose worker reads its gold once),
+        the nearest such cut to the half. Atomic against the worker's own check of the limit before each unit, so
+        a unit is never run by both or by neither."""
         with self.running.get_lock():
             position = int(self.running[0])
             if position < self.reported:  # between chunks, or not started on this one: nothing is certain yet
@@ -313,7 +315,11 @@ class _Worker:
             unstarted = self.reported + len(self.units) - position - 1
             if unstarted < 1:
                 return []
-            limit = position + 1 + unstarted // 2
+            half = position + 1 + unstarted // 2
+            cuts = [p for p in range(position + 1, self.reported + len(self.units))
+                    if p == position + 1 or not same_group(self.units[p - 1 - self.reported], self.units[p - self.reported])]
+            limit = min(cuts, key=lambda p: (abs(p - half), p)) if len(cuts) > 1 else half
+            limit = max(limit, position + 1)
             self.running[2] = float(limit)
         keep = limit - self.reported
         taken, self.units = self.units[keep:], self.units[:keep]
@@ -589,6 +595,14 @@ class RewardPool:
         self._pending.extendleft(reversed(worker.units))
         worker.units = []
 
+    def _same_group(self, a: tuple, b: tuple) -> bool:
+        """Whether two queued units score one example (a prompt's G completions share it)."""
+        if a[0] != b[0]:
+            return False
+        job = self._jobs[a[0]]
+        first, second = job.examples[job.units[a[1]][1]], job.examples[job.units[b[1]][1]]
+        return first is second or first == second
+
     def _dispatch(self, now: float) -> None:
         """Hand a chunk to every started worker that has none; when the queue is empty, take back for it the later
         half of the unstarted units of the busiest worker (so a chunk that drew several slow units does not leave
@@ -599,7 +613,7 @@ class RewardPool:
             if not self._pending:
                 busy = [w for w in self.workers if w.units and w is not worker]
                 victim = max(busy, key=lambda w: len(w.units), default=None)
-                taken = victim.take_back() if victim is not None else []
+                taken = victim.take_back(self._same_group) if victim is not None else []
                 if not taken:
                     continue
                 self._pending.extendleft(reversed(taken))
