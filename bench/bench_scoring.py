@@ -151,7 +151,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=256, help="completions per pool.score call (a training step)")
     parser.add_argument("--group-size", type=int, default=8, help="completions per problem, side by side (GRPO's G)")
     parser.add_argument("--rounds", type=int, default=2, help="queued rounds, alternating pool and serial")
-    parser.add_argument("--ceiling", type=int, default=1500,
+    parser.add_argument("--ceiling", type=int, default=4000,
                         help="completions each side-by-side serial scorer checks for the machine's ceiling (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
