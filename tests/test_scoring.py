@@ -231,15 +231,19 @@ def _worker_state(position: int, count: int):
 @pytest.mark.parametrize("position,group,taken_from", [
     (1, 4, 16),     # half is 17: the cut moves to the prompt boundary at 16, so no prompt is split
     (1, 1, 17),     # every unit its own prompt: the half
-    (1, 32, 17),    # one prompt only: split at the half all the same (better than an idle worker)
     (5, 8, 16),     # half is 19: the nearest boundary is 16 (24 is farther)
-    (30, 4, 31),    # one unit left to start: it goes
+    (27, 4, 28),    # the last group not started yet: it goes whole
+    (1, 32, 32),    # one prompt only: nothing (its gold would be read twice for a few units)
+    (30, 4, 32),    # the rest of the running unit's group: nothing
 ])
 def test_take_back_cuts_between_prompts_nearest_the_half(position, group, taken_from):
     worker = _worker_state(position, 32)
     taken = worker.take_back(lambda a, b: a[1] // group == b[1] // group)
     assert taken == [(0, unit) for unit in range(taken_from, 32)]
-    assert worker.units == [(0, unit) for unit in range(taken_from)] and worker.running[2] == taken_from
+    assert worker.units == [(0, unit) for unit in range(taken_from)]
+    from zero_rl.scoring import _NO_LIMIT
+
+    assert worker.running[2] == (taken_from if taken_from < 32 else _NO_LIMIT)  # the worker stops at the cut
 
 
 def test_take_back_takes_nothing_before_the_chunk_starts_or_at_its_last_unit():

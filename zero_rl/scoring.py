@@ -304,9 +304,9 @@ class _Worker:
 
     def take_back(self, same_group) -> list:
         """About the later half of the units this worker has not started (the earlier part and the unit running
-        stay with it), for an idle worker; [] when it runs none or has none left to start. The cut falls between
-        two groups where it can (`same_group(a, b)`: two units of one prompt, whose worker reads its gold once),
-        the nearest such cut to the half. Atomic against the worker's own check of the limit before each unit, so
+        stay with it), for an idle worker; [] when it runs none, or the rest is part of one group. The cut falls
+        between two groups (`same_group(a, b)`: two units of one prompt, whose worker reads its gold once), the
+        nearest such cut to the half. Atomic against the worker's own check of the limit before each unit, so
         a unit is never run by both or by neither."""
         with self.running.get_lock():
             position = int(self.running[0])
@@ -317,9 +317,10 @@ class _Worker:
                 return []
             half = position + 1 + unstarted // 2
             cuts = [p for p in range(position + 1, self.reported + len(self.units))
-                    if p == position + 1 or not same_group(self.units[p - 1 - self.reported], self.units[p - self.reported])]
-            limit = min(cuts, key=lambda p: (abs(p - half), p)) if len(cuts) > 1 else half
-            limit = max(limit, position + 1)
+                    if not same_group(self.units[p - 1 - self.reported], self.units[p - self.reported])]
+            if not cuts:  # the rest is one prompt's group: split, its gold would be read twice for a few cheap units
+                return []
+            limit = min(cuts, key=lambda p: (abs(p - half), p))
             self.running[2] = float(limit)
         keep = limit - self.reported
         taken, self.units = self.units[keep:], self.units[:keep]
@@ -606,7 +607,8 @@ class RewardPool:
     def _dispatch(self, now: float) -> None:
         """Hand a chunk to every started worker that has none; when the queue is empty, take back for it the later
         half of the unstarted units of the busiest worker (so a chunk that drew several slow units does not leave
-        one worker idle while the other works through them)."""
+        one worker idle while the other works through them). A chunk ends at the end of a prompt's group: a group
+        split between workers has its gold read (parsed, for math) twice."""
         for index, worker in enumerate(self.workers):
             if not (worker.ready and not worker.units and not worker.open):
                 continue
@@ -620,6 +622,8 @@ class RewardPool:
                 self.stolen += len(taken)
             chunk = self.chunk_size or max(1, min(_CHUNK_MAX, len(self._pending) // len(self.workers)))
             take = [self._pending.popleft() for _ in range(min(chunk, len(self._pending)))]
+            while self._pending and self._same_group(take[-1], self._pending[0]):  # a prompt's group stays whole
+                take.append(self._pending.popleft())
             payload, functions = [], {}
             for ticket, unit in take:
                 job = self._jobs[ticket]
