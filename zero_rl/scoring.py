@@ -308,18 +308,17 @@ class _Worker:
         between two groups (`same_group(a, b)`: two units of one prompt, whose worker reads its gold once), the
         nearest such cut to the half. Atomic against the worker's own check of the limit before each unit, so
         a unit is never run by both or by neither."""
+        end = self.reported + len(self.units)  # positions in the chunk: the units not yet reported are [reported, end)
+        boundaries = [p for p in range(self.reported + 1, end)  # found before locking: the worker may not wait
+                      if not same_group(self.units[p - 1 - self.reported], self.units[p - self.reported])]
         with self.running.get_lock():
             position = int(self.running[0])
             if position < self.reported:  # between chunks, or not started on this one: nothing is certain yet
                 return []
-            unstarted = self.reported + len(self.units) - position - 1
-            if unstarted < 1:
+            cuts = [p for p in boundaries if p > position]
+            if not cuts:  # the rest is one prompt's group: splitting it would read its gold twice
                 return []
-            half = position + 1 + unstarted // 2
-            cuts = [p for p in range(position + 1, self.reported + len(self.units))
-                    if not same_group(self.units[p - 1 - self.reported], self.units[p - self.reported])]
-            if not cuts:  # the rest is one prompt's group: split, its gold would be read twice for a few cheap units
-                return []
+            half = position + 1 + (end - position - 1) // 2
             limit = min(cuts, key=lambda p: (abs(p - half), p))
             self.running[2] = float(limit)
         keep = limit - self.reported
