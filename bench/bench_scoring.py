@@ -37,20 +37,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zero_rl.rewards.math_answer import math_accuracy, warm_up, warm_up_answers  # noqa: E402
+from zero_rl.rewards.math_answer import _altered, math_accuracy, warm_up, warm_up_answers  # noqa: E402
 from zero_rl.data import shared_data_dir  # noqa: E402
 import zero_rl.scoring  # noqa: E402
 from zero_rl.scoring import score_inline  # noqa: E402
 
 FILLER = ("Let me think about this step by step. First we set up the equation and simplify both sides; "
           "then we check the edge cases. ")
-
-
-def perturb(gold: str) -> str:  # noqa: the same rule as math_answer._altered
-    for i, character in enumerate(gold):
-        if character.isdigit():
-            return gold[:i] + ("8" if character == "9" else str(int(character) + 1)) + gold[i + 1:]
-    return gold + "+1"
 
 
 def completions_for(rows, count: int, seed: int, group_size: int = 1) -> tuple:
@@ -62,7 +55,7 @@ def completions_for(rows, count: int, seed: int, group_size: int = 1) -> tuple:
         lambda g: f"<think>{FILLER}</think> <answer>\\boxed{{{g}}}</answer>",
         lambda g: f"<think>{FILLER}</think> <answer>${g}$</answer>",
         lambda g: f"<think>{FILLER}</think> <answer>{g}</answer>",
-        lambda g: f"<think>{FILLER}</think> <answer>\\boxed{{{perturb(g)}}}</answer>",
+        lambda g: f"<think>{FILLER}</think> <answer>\\boxed{{{_altered(g)}}}</answer>",
         lambda g: f"{FILLER} so the answer is \\boxed{{{g}}}",                       # no tags: 0 without fall-back
         lambda g: f"<think>{FILLER * 20}</think> <answer>The answer is \\boxed{{{g}}}.</answer>",
     ]

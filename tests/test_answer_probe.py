@@ -10,7 +10,7 @@ import pytest
 from zero_rl.data import shared_data_dir
 from zero_rl.rewards import answer_symbolic
 from zero_rl.rewards.answer_symbolic import _mv_parse, differ_at_a_point
-from zero_rl.rewards.math_answer import math_accuracy
+from zero_rl.rewards.math_answer import _altered, math_accuracy
 
 
 def _read(text: str):
@@ -39,13 +39,6 @@ def test_different_functions_are_told_apart_at_the_first_point(gold, pred):
 ])
 def test_identities_and_unprobed_shapes_get_no_verdict(gold, pred):
     assert differ_at_a_point(_read(gold), _read(pred)) is False
-
-
-def _altered(answer: str) -> str:
-    for index, character in enumerate(answer):
-        if character.isdigit():
-            return answer[:index] + ("8" if character == "9" else str(int(character) + 1)) + answer[index + 1:]
-    return answer + "+1"
 
 
 def _rewritten(gold: str) -> list:
