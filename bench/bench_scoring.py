@@ -19,7 +19,10 @@ Two pool figures, each against serial scoring of the same completions:
 Each comes with its bound: the serial seconds of each completion scheduled on the workers one at a time, with no
 overhead at all (in the pool's order, and longest first), so a figure under its bound is the work's own shape, not
 the pool's. Then the workers' share of the time spent inside rewards and their seconds against serial ones (two
-processes on two cores share caches and memory: a few percent slower each).
+processes on two cores share caches and memory, and the serial process has seen every earlier completion where
+each worker saw about half, so its parser caches are a little warmer: a few percent slower each). A round is about
+half a second of work per worker, so one full garbage collection in the serial process (50-80 ms) or a burst of
+noise from the VM moves a single round by 10 % either way: the queued figure is the median of 5 rounds.
 Both sides are warmed first (`math_answer.warm_up()`: the pool's workers run it at start, the serial side
 before its clock starts), so neither pays sympy's first-use costs inside the timed region.
 """
@@ -143,7 +146,7 @@ def main() -> int:
     parser.add_argument("--timeout-s", type=float, default=10.0)
     parser.add_argument("--batch", type=int, default=256, help="completions per pool.score call (a training step)")
     parser.add_argument("--group-size", type=int, default=8, help="completions per problem, side by side (GRPO's G)")
-    parser.add_argument("--rounds", type=int, default=2, help="queued rounds, alternating pool and serial")
+    parser.add_argument("--rounds", type=int, default=5, help="queued rounds, alternating pool and serial")
     parser.add_argument("--ceiling", type=int, default=4000,
                         help="completions each side-by-side serial scorer checks for the machine's ceiling (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
@@ -213,6 +216,7 @@ def main() -> int:
         rounds.append({"ratio": serial_alone_s / queued_s, "pool_s": queued_s, "serial_s": serial_alone_s,
                        "bound": bounds(fresh_costs, len(fresh_costs), args.workers)[0],
                        "busy": queued_busy_s / (args.workers * queued_s), "inflation": queued_busy_s / sum(fresh_costs)})
+    stolen, sent_ahead = pool.stolen, pool.sent_ahead
     pool.close()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     if args.ceiling:
@@ -239,6 +243,7 @@ def main() -> int:
         print(f"RewardPool, batches queued ahead, round {index + 1}: {r['pool_s']:.2f} s against serial "
               f"{r['serial_s']:.2f} s = {r['ratio']:.2f}x (bound {r['bound']:.2f}x); workers inside rewards "
               f"{100 * r['busy']:.0f}% of the time, at {r['inflation']:.2f}x the serial seconds")
+    print(f"  over the run: {stolen} units taken back for an idle worker, {sent_ahead} chunks sent ahead to a busy one")
     median = statistics.median(r["ratio"] for r in rounds)
     print(f"speed-up queued: {median:.2f}x serial (median of {len(rounds)} rounds of fresh completions)")
     if args.ceiling:

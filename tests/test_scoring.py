@@ -3,6 +3,7 @@
 import functools
 import os
 import time
+from collections import deque
 
 import pytest
 
@@ -40,6 +41,20 @@ def paced_pid(completion: str, example: dict) -> float:
     if completion == "slow":
         time.sleep(0.01)
     return float(os.getpid())
+
+
+def collection_state(completion: str, example: dict) -> float:
+    """Makes cyclic garbage, then reports the worker's young collections since its last full one (negative when
+    the worker's full collections are not deferred: a default threshold, or nothing frozen after warm-up)."""
+    import gc
+
+    for _ in range(int(example.get("cycles", 0))):
+        a, b = [], []
+        a.append(b)
+        b.append(a)
+    if gc.get_threshold()[2] < 2 ** 20 or gc.get_freeze_count() == 0:
+        return -1.0
+    return float(gc.get_count()[2])
 
 
 def _length(completion: str, example: dict, scale: float = 1.0) -> float:
@@ -213,18 +228,23 @@ def test_an_idle_worker_takes_back_the_unstarted_half_of_a_busy_workers_chunk_an
             got = fresh.collect(ticket)
             assert got.components["r"] == [float(100 * batch + i) for i in range(48)]
             assert not got.errors and not got.timeouts
-        assert fresh.replaced == 0
+        assert fresh.replaced == 0 and fresh.sent_ahead > 0  # chunks were also sent while the one before ran
 
 
-def _worker_state(position: int, count: int):
-    """A _Worker's bookkeeping without a process: `count` units in its chunk, running unit `position`."""
+def _worker_state(position: int, count: int, waiting: int = 0):
+    """A _Worker's bookkeeping without a process: `count` units in the chunk it runs (unit `position` running, -1:
+    not started) and, if `waiting`, a second chunk of that many units sent after it."""
     import multiprocessing
 
-    from zero_rl.scoring import _NO_LIMIT, _Worker
+    from zero_rl.scoring import _NO_LIMIT, _Chunk, _Worker
 
     worker = _Worker.__new__(_Worker)
-    worker.running = multiprocessing.get_context("spawn").Array("d", [float(position), 0.0, _NO_LIMIT])
-    worker.units, worker.reported = [(0, unit) for unit in range(count)], 0
+    worker.running = multiprocessing.get_context("spawn").Array("d", [float(position), 0.0, _NO_LIMIT, _NO_LIMIT])
+    worker.chunks = deque([_Chunk(base=0, units=[(0, unit) for unit in range(count)], stop=count)])
+    if waiting:
+        worker.chunks.append(_Chunk(base=count, units=[(0, unit) for unit in range(count, count + waiting)],
+                                    stop=waiting))
+    worker.sent = count + waiting
     return worker
 
 
@@ -235,17 +255,71 @@ def _worker_state(position: int, count: int):
     (27, 4, 28),    # the last group not started yet: it goes whole
     (1, 32, 32),    # one prompt only: nothing (its gold would be read twice for a few units)
     (30, 4, 32),    # the rest of the running unit's group: nothing
+    (-1, 4, 16),    # the chunk not started yet (it waits in the pipe): half of it
+    (31, 1, 32),    # the last unit running: nothing left to take
 ])
 def test_take_back_cuts_between_prompts_nearest_the_half(position, group, taken_from):
+    from zero_rl.scoring import _NO_LIMIT
+
     worker = _worker_state(position, 32)
     taken = worker.take_back(lambda a, b: a[1] // group == b[1] // group)
     assert taken == [(0, unit) for unit in range(taken_from, 32)]
-    assert worker.units == [(0, unit) for unit in range(taken_from)]
-    from zero_rl.scoring import _NO_LIMIT
+    assert worker.chunks[0].left == [(0, unit) for unit in range(taken_from)]  # running and not yet reported
+    # the worker skips positions [stop, all it was sent): here the chunk's end
+    want = (taken_from, 32) if taken else (_NO_LIMIT, _NO_LIMIT)
+    assert (worker.running[2], worker.running[3]) == want
 
-    assert worker.running[2] == (taken_from if taken_from < 32 else _NO_LIMIT)  # the worker stops at the cut
+
+def test_take_back_from_a_worker_holding_a_second_chunk_spans_both():
+    same_prompt = lambda a, b: a[1] // 4 == b[1] // 4  # noqa: E731 - prompts of 4 units
+    # running unit 10 of 32, 24 more waiting: 21 + 24 not started, about half (22) from the end: the half is 34,
+    # the prompt starts at 32 and 36 are as near and the earlier wins: the whole second chunk
+    worker = _worker_state(10, 32, waiting=24)
+    taken = worker.take_back(same_prompt)
+    assert taken == [(0, unit) for unit in range(32, 56)]
+    assert (worker.running[2], worker.running[3]) == (32, 56)
+    assert worker.chunks[0].left == [(0, unit) for unit in range(32)] and not worker.chunks[0].cut
+    assert worker.chunks[1].left == [] and worker.chunks[1].cut
+    # running unit 2: 29 + 24 not started, the half at 30 falls in the first chunk; the second goes whole
+    worker = _worker_state(2, 32, waiting=24)
+    taken = worker.take_back(same_prompt)
+    assert taken == [(0, unit) for unit in range(28, 56)] and (worker.running[2], worker.running[3]) == (28, 56)
+    assert worker.chunks[0].left == [(0, unit) for unit in range(28)] and worker.chunks[0].cut
+    # a second take-back cuts earlier; its span covers the first one's (to all the worker was sent)
+    taken = worker.take_back(same_prompt)
+    assert taken == [(0, unit) for unit in range(16, 28)] and (worker.running[2], worker.running[3]) == (16, 56)
 
 
-def test_take_back_takes_nothing_before_the_chunk_starts_or_at_its_last_unit():
-    assert _worker_state(-1, 32).take_back(lambda a, b: False) == []  # not started: the worker may be between chunks
-    assert _worker_state(31, 32).take_back(lambda a, b: False) == []
+def test_workers_defer_full_collections_to_idle_time_and_still_bound_them_when_never_idle():
+    from zero_rl.scoring import _GC_BUSY, _GC_IDLE
+
+    with RewardPool(workers=1, timeout_s=30.0, preload=()) as fresh:
+        fresh.wait_ready()
+        # never idle: 300 units that each leave 5,000 cycles (several young collections a unit); the worker
+        # runs a full collection mid-chunk once the count passes _GC_BUSY, so it never grows past one unit's worth
+        busy = fresh.score({"gc": (collection_state, 1.0)}, ["x"] * 300, [{"cycles": 5000}] * 300).components["gc"]
+        assert min(busy) >= 0, "the worker runs Python's default collector (full collections mid-batch)"
+        assert max(busy) <= _GC_BUSY + 20 and max(busy) > _GC_IDLE  # deferred, and bounded
+        assert any(later < earlier for earlier, later in zip(busy, busy[1:]))  # a full collection ran mid-chunk
+        # idle between calls: the count is back under _GC_IDLE when the next batch starts
+        time.sleep(0.5)
+        after_idle = fresh.score({"gc": (collection_state, 1.0)}, ["x"], [{}]).components["gc"]
+        assert after_idle[0] < _GC_IDLE
+
+
+@pytest.mark.timeout(120)  # a pump blocked on the full pipe would hang here for the 600 s sleep
+def test_a_worker_stuck_in_a_unit_is_killed_on_time_while_its_next_chunk_waits_in_a_full_pipe():
+    # chunks of 4 and 40 units queued: each worker is sent its next chunk while it runs one. 4 x 400 kB is more
+    # than a pipe holds, so writing it blocks until the worker reads; the hung worker never reads, and the pool
+    # must still see its deadline, kill it and hand its chunks to the other
+    big = "x" * 400_000
+    completions = ["hang"] + [big] * 39
+    with RewardPool(workers=2, timeout_s=1.0, chunk_size=4, preload=()) as fresh:
+        fresh.wait_ready()
+        started = time.monotonic()
+        scores = fresh.score({"r": (misbehaving, 1.0)}, completions, [{"id": i} for i in range(40)])
+        elapsed = time.monotonic() - started
+        assert scores.components["r"] == [0.0] + [400_000.0] * 39
+        assert scores.timeouts == {"r": 1} and not scores.errors and fresh.replaced == 1
+        assert fresh.sent_ahead > 0
+    assert elapsed < 30  # the 1 s limit and a worker restart, never the 600 s sleep

@@ -4,12 +4,14 @@ Every reward error or timeout is caught, scored 0, logged and counted per reward
 `reward/<name>/timeouts`), never silently. A reward raising TimeoutError counts as a timeout.
 """
 
+import gc
 import logging
 import os
 import pickle
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from multiprocessing.reduction import ForkingPickler
 
 log = logging.getLogger("zero_rl.scoring")
 
@@ -175,9 +177,14 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
 # torch/OpenMP threads can deadlock.
 #
 # Balance: each worker gets an equal share of the queue as one chunk (few round trips), and an idle worker takes
-# back the later half of the unstarted units of the busiest one. The shared array also holds a stop position that
-# the worker checks, under the same lock, before starting each unit, so a unit taken back is never run twice; the
-# worker ends each chunk with a "done" flag and gets no new chunk before it. Costs are heavy-tailed (a few
+# back the later half of the unstarted units of the busiest one. Units are numbered across all the chunks a worker
+# was sent; the shared array also holds the span of numbers taken back, which the worker checks, under the same
+# lock, before starting each unit, so a unit taken back is never run twice. The worker ends each chunk with a
+# "done" flag. While the queue holds a full chunk for every worker, a worker is sent its next chunk while it runs
+# one (a per-worker feeder thread writes it, so the pump never blocks on a full pipe): it starts that one at
+# once instead of waiting about a millisecond per chunk for the pump (queued, 91 % -> 94-96 % of the workers'
+# time inside rewards). A worker holding a chunk that lost units to another gets no chunk ahead, so the span
+# taken back is always one span at the end of all it was sent. Costs are heavy-tailed (a few
 # completions take 100x the median, and a hard gold answer makes a prompt's whole group slow), so without this a
 # chunk that drew several slow units kept one worker busy while the other idled. Units stay in batch order, so a
 # prompt's G completions mostly meet in one worker, which reads their gold answer once (scattering them, as an
@@ -192,12 +199,22 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
 # Warm-up: a reward module may define `warm_up()`. A worker calls it once per module, at start for the preloaded
 # ones and before the first unit for any other, so lazy first-use costs (sympy and math-verify build parsers and
 # caches on first use: about a second) are paid outside every unit's deadline and not by the first batch.
+#
+# Garbage collection: a full collection of a worker's heap (sympy, math-verify, their caches) takes 50-80 ms, and
+# Python runs one every few thousand math completions, in the middle of whatever unit is running: about 4 % of
+# the scoring CPU, and 10-15 % of a half-second batch that draws one. A worker freezes what its imports and warm-up
+# made (never scanned again), turns automatic full collections off and runs one itself when it has no chunk
+# waiting (between a training step's batches, while the next is generated), or mid-chunk when it has not been
+# idle for _GC_BUSY young collections, so cyclic garbage stays bounded.
 
 _STARTUP_S = 120.0  # a fresh worker imports sympy and the reward modules before it says it is ready
 _FLUSH_S = 0.02  # a worker sends the results it holds at least this often (and at the end of each chunk)
 _POLL_S = 0.05  # the parent looks at the running units' start times at least this often
 _CHUNK_MAX = 256  # units per chunk at most: an equal share of the queue per worker, rebalanced by taking back
-_NO_LIMIT = float(2 ** 52)  # a chunk's stop position when the parent has taken none of it back
+_GC_NEVER = 2 ** 30  # a worker's threshold for automatic full collections
+_GC_IDLE = 10  # a worker with no chunk waiting runs a full collection after this many young ones (Python's own: 10)
+_GC_BUSY = 200  # ... and one that never waits, mid-chunk after this many
+_NO_LIMIT = float(2 ** 52)  # the span taken back, [_NO_LIMIT, _NO_LIMIT), while the parent has taken none
 
 
 def _warm_up(module_name: str, conn) -> None:
@@ -224,11 +241,17 @@ def _worker_main(conn, preload, running) -> None:
     except BaseException as error:  # noqa: BLE001 - report it: a pool that cannot start must say why
         conn.send(("startup_error", f"importing {module!r}: {type(error).__name__}: {error}"))
         return
+    lock, shared = running.get_lock(), running.get_obj()  # the raw array: one lock per unit, not one per access
     warmed = set(preload)
     for module in preload:
         _warm_up(module, conn)
+    gc.collect()
+    gc.freeze()  # the imports and the warm-up's caches: never scanned again
+    gc.set_threshold(*gc.get_threshold()[:2], _GC_NEVER)  # full collections: when idle (below), not mid-batch
     conn.send(("ready",))
     while True:
+        if gc.get_count()[2] >= _GC_IDLE and not conn.poll():
+            gc.collect()
         try:
             message = conn.recv()
         except (EOFError, OSError):  # the parent is gone
@@ -238,24 +261,27 @@ def _worker_main(conn, preload, running) -> None:
             continue
         if message is None:
             return
-        rewards, units = message  # rewards: {key: fn}; units: [(key, completion, example), ...]
+        base, rewards, units = message  # base: the position of its first unit in all the worker was sent;
+        # rewards: {key: fn}; units: [(key, completion, example), ...]
         for fn in rewards.values():  # before the first unit starts: counts against the start-up limit
             module = getattr(fn, "func", fn).__module__
             if module not in warmed:
                 warmed.add(module)
                 _warm_up(module, conn)
         results, flushed = [], time.monotonic()
-        for position, (key, completion, example) in enumerate(units):
-            with running.get_lock():  # the parent reads these together: the unit past its deadline, or the
-                if position >= running[2]:  # units it took back for an idle worker (they start at the limit)
+        for position, (key, completion, example) in enumerate(units, start=base):
+            with lock:  # the parent reads these together: the unit past its deadline, or the units it took
+                if shared[2] <= position < shared[3]:  # back for an idle worker (the span [stop, end))
                     break
-                started = running[1] = time.monotonic()
-                running[0] = position
+                started = shared[1] = time.monotonic()
+                shared[0] = position
             results.append(_run_unit(rewards[key], completion, example) + (time.monotonic() - started,))
-            if time.monotonic() - flushed >= _FLUSH_S:
+            if gc.get_count()[2] >= _GC_BUSY:  # never idle: memory stays bounded all the same
+                gc.collect()
+            if started - flushed >= _FLUSH_S:
                 conn.send(("results", results, False))
                 results, flushed = [], time.monotonic()
-        conn.send(("results", results, True))  # True: done with this chunk, ready for the next
+        conn.send(("results", results, True))  # True: done with this chunk (the next may be waiting in the pipe)
 
 
 def _run_unit(fn, completion, example) -> tuple:
@@ -271,65 +297,123 @@ def _run_unit(fn, completion, example) -> tuple:
     return ("ok", value)
 
 
+@dataclass
+class _Chunk:
+    """Units handed to a worker in one message: (ticket, unit) in the order the worker runs them."""
+    base: int  # the position of its first unit among all units ever sent to the worker
+    units: list
+    reported: int = 0  # units[:reported] are settled
+    stop: int = 0  # units[stop:] were taken back for another worker (set to len(units) at first)
+    cut: bool = False  # some of its units were taken back
+
+    @property
+    def left(self) -> list:
+        return self.units[self.reported:self.stop]
+
+
 class _Worker:
     def __init__(self, context, preload):
+        import queue
+        import threading
+
         parent_conn, child_conn = context.Pipe()
-        # [position in the chunk of the unit running, its start, the position the worker stops before]
-        self.running = context.Array("d", [-1.0, 0.0, _NO_LIMIT])
+        # [position of the unit running among all units sent to the worker, its start, the span of positions
+        #  [stop, end) taken back for another worker]
+        self.running = context.Array("d", [-1.0, 0.0, _NO_LIMIT, _NO_LIMIT])
         self.process = context.Process(target=_worker_main, args=(child_conn, tuple(preload), self.running),
                                        daemon=True)
         self.process.start()
         child_conn.close()
         self.conn = parent_conn
+        # a chunk is written by this thread, never by the pump: a chunk sent while the worker runs the one before
+        # waits in the pipe, and a write to a full pipe blocks until the worker reads; the pump must stay free to
+        # read results and kill a worker stuck in a unit
+        self.outbox = queue.SimpleQueue()
+        self.feeder = threading.Thread(target=_feed, args=(parent_conn, self.outbox), daemon=True,
+                                       name="zero-rl-reward-feeder")
+        self.feeder.start()
         self.ready = False
         self.started_at = time.monotonic()
-        self.units = []  # (ticket, unit) of the chunk in flight not yet reported, in chunk order
-        self.open = False  # a chunk was sent and the worker has not yet said it is done with it
-        self.reported = 0  # units of the chunk in flight already reported
+        self.chunks = deque()  # _Chunk sent and not yet done, oldest first: the one running, then one waiting
+        self.sent = 0  # units sent over the worker's life: the next chunk's base
         self.deadline = self.started_at + _STARTUP_S
 
-    def assign(self, units: list, now: float) -> None:
-        with self.running.get_lock():
-            self.running[0], self.running[2] = -1.0, _NO_LIMIT
-        self.units, self.reported, self.open = units, 0, True
+    def assign(self, units: list, message_of, now: float) -> None:
+        """Send a chunk of (ticket, unit); `message_of(units)` gives ({key: fn}, [(key, completion, example)])."""
+        functions, payload = message_of(units)
+        data = ForkingPickler.dumps((self.sent, functions, payload))  # here: a pickling error stops the pump
+        self.chunks.append(_Chunk(base=self.sent, units=units, stop=len(units)))
+        self.sent += len(units)
         self.deadline = now + _STARTUP_S  # until its first unit starts: unpickling may import and warm modules
+        self.outbox.put(data)
+
+    @property
+    def unreported(self) -> int:
+        return sum(chunk.stop - chunk.reported for chunk in self.chunks)
 
     def running_unit(self, timeout_s: float) -> tuple:
-        """(index into self.units of the unit running now, or None; the deadline of the worker)."""
+        """(index into the units left of its chunks, oldest first, of the unit running now, or None; the deadline of
+        the worker). The units left are consecutive positions: a chunk is sent after another only while that one
+        keeps all its units."""
         with self.running.get_lock():
             position, started = int(self.running[0]), self.running[1]
-        if position < self.reported:  # not started on the unreported units yet
-            return None, self.deadline
-        return position - self.reported, started + timeout_s
+        oldest = self.chunks[0] if self.chunks else None
+        if oldest is None or position < oldest.base + oldest.reported:
+            return None, self.deadline  # between chunks, or not started on the oldest one
+        return position - oldest.base - oldest.reported, started + timeout_s
 
     def take_back(self, same_group) -> list:
         """About the later half of the units this worker has not started (the earlier part and the unit running
-        stay with it), for an idle worker; [] when it runs none, or the rest is part of one group. The cut falls
+        stay with it), for an idle worker; [] when it has none, or the rest is part of one group. The cut falls
         between two groups (`same_group(a, b)`: two units of one prompt, whose worker reads its gold once), the
-        nearest such cut to the half. Atomic against the worker's own check of the limit before each unit, so
-        a unit is never run by both or by neither."""
-        end = self.reported + len(self.units)  # positions in the chunk: the units not yet reported are [reported, end)
-        boundaries = [p for p in range(self.reported + 1, end)  # found before locking: the worker may not wait
-                      if not same_group(self.units[p - 1 - self.reported], self.units[p - self.reported])]
+        nearest such cut to the half. Atomic against the worker's own check of the span taken back before each
+        unit, so a unit is never run by both or by neither."""
+        left = [(chunk.base + index, chunk.units[index]) for chunk in self.chunks
+                for index in range(chunk.reported, chunk.stop)]
+        if not left:
+            return []
+        oldest = self.chunks[0]
+        previous = [oldest.units[oldest.reported - 1] if oldest.reported else None]  # None: a chunk starts a group
+        previous += [unit for _, unit in left[:-1]]
+        # found before locking, the worker may not wait: positions where a prompt's group starts
+        starts = [position for (position, unit), prior in zip(left, previous)
+                  if prior is None or not same_group(prior, unit)]
+        last = left[-1][0]
         with self.running.get_lock():
-            position = int(self.running[0])
-            if position < self.reported:  # between chunks, or not started on this one: nothing is certain yet
-                return []
-            cuts = [p for p in boundaries if p > position]
+            first = max(int(self.running[0]) + 1, left[0][0])  # not started: [first, last]
+            cuts = [position for position in starts if position >= first]
             if not cuts:  # the rest is one prompt's group: splitting it would read its gold twice
                 return []
-            half = position + 1 + (end - position - 1) // 2
-            limit = min(cuts, key=lambda p: (abs(p - half), p))
-            self.running[2] = float(limit)
-        keep = limit - self.reported
-        taken, self.units = self.units[keep:], self.units[:keep]
-        return taken
+            half = last + 1 - (last + 1 - first) // 2
+            stop = min(cuts, key=lambda p: (abs(p - half), p))
+            # from the stop to all it was ever sent: spans taken back before lie inside it
+            self.running[2], self.running[3] = float(stop), float(self.sent)
+        for chunk in self.chunks:
+            keep = min(chunk.stop, max(chunk.reported, stop - chunk.base))
+            chunk.cut, chunk.stop = chunk.cut or keep < chunk.stop, keep
+        return [unit for position, unit in left if position >= stop]
 
     def kill(self):
         if self.process.is_alive():
             self.process.kill()
         self.process.join(timeout=5)
-        self.conn.close()
+        self.outbox.put(None)
+        self.feeder.join(timeout=5)  # a write to the dead worker fails at once
+        if not self.feeder.is_alive():  # never close a pipe the feeder may still write to (its number is reused)
+            self.conn.close()
+
+
+def _feed(conn, outbox) -> None:
+    """A worker's feeder thread: writes the pickled chunks the pump queues, in order, until None or a failed write
+    (the worker died: the pump sees that on its end of the pipe)."""
+    while True:
+        data = outbox.get()
+        if data is None:
+            return
+        try:
+            conn.send_bytes(data)
+        except Exception:  # noqa: BLE001 - a dead or closed pipe; nothing to report from here
+            return
 
 
 @dataclass
@@ -373,6 +457,7 @@ class RewardPool:
         self.workers = [_Worker(self.context, self.preload) for _ in range(workers)]
         self.replaced = 0  # workers killed for a timeout or found dead, over the pool's life
         self.stolen = 0  # units taken back from a busy worker's chunk for an idle one, over the pool's life
+        self.sent_ahead = 0  # chunks sent to a worker while it ran the one before, over the pool's life
         self.busy_s = 0.0  # seconds the workers spent inside rewards, over the pool's life (utilisation)
         self._jobs = {}  # ticket -> _Job, until collected
         self._pending = deque()  # (ticket, unit) not yet handed to a worker, in order
@@ -504,10 +589,10 @@ class RewardPool:
             if self._closed:
                 return
             self._dispatch(time.monotonic())
-            busy = [w for w in self.workers if not w.ready or w.units or w.open]
+            busy = [w for w in self.workers if not w.ready or w.chunks]
         timeout = None  # nothing to do: sleep until a job arrives
         if busy:
-            deadline = min(w.running_unit(self.timeout_s)[1] if w.units else w.deadline for w in busy)
+            deadline = min(w.running_unit(self.timeout_s)[1] if w.unreported else w.deadline for w in busy)
             timeout = max(0.0, min(_POLL_S, deadline - time.monotonic()))
         ready = wait([w.conn for w in busy] + [self._wake_r], timeout=timeout)
         if self._wake_r in ready:
@@ -535,16 +620,24 @@ class RewardPool:
                         log.warning("reward worker %d: %s", index, message[1])
                     elif message == ("ready",):
                         worker.ready = True
-                    elif message[0] == "chunk_error":  # every unit of the chunk fails the same way
-                        while worker.units:
-                            self._settle(*worker.units.pop(0), "error", message[1], index)
-                        worker.open = False
+                    elif message[0] == "chunk_error":  # every unit of its oldest chunk fails the same way
+                        chunk = worker.chunks.popleft()
+                        for unit in chunk.left:
+                            self._settle(*unit, "error", message[1], index)
                     elif message[0] == "results":  # [(status, value, seconds), ...] for the next units
+                        chunk = worker.chunks[0]
+                        if len(message[1]) > chunk.stop - chunk.reported:
+                            raise RuntimeError(f"reward worker {index} reported {len(message[1])} results for "
+                                               f"{chunk.stop - chunk.reported} units of its chunk")
                         for status, value, seconds in message[1]:
-                            self._settle(*worker.units.pop(0), status, value, index)
-                            worker.reported += 1
+                            self._settle(*chunk.units[chunk.reported], status, value, index)
+                            chunk.reported += 1
                             self.busy_s += seconds
-                        worker.open = worker.open and not message[2]
+                        if message[2]:  # done with it: every unit before its stop was run
+                            if chunk.reported != chunk.stop:
+                                raise RuntimeError(f"reward worker {index} ended a chunk with "
+                                                   f"{chunk.stop - chunk.reported} units not run")
+                            worker.chunks.popleft()
             except (EOFError, OSError):  # the worker died: its running unit is an error, the rest go back
                 worker.process.join(timeout=1)
                 code = worker.process.exitcode
@@ -555,7 +648,7 @@ class RewardPool:
 
     def _enforce_deadlines(self, now: float) -> None:
         for index, worker in enumerate(self.workers):
-            if worker.units:
+            if worker.unreported:
                 running, deadline = worker.running_unit(self.timeout_s)
                 if now >= deadline:
                     if running is None:
@@ -587,13 +680,14 @@ class RewardPool:
                     worker_index, value)
 
     def _give_back(self, worker, index: int, status: str, message: str) -> None:
-        """The worker is dead or killed: its running unit scores `status`; the rest of its chunk is requeued
+        """The worker is dead or killed: its running unit scores `status`; the rest of its chunks is requeued
         at the front of the queue."""
         running, _ = worker.running_unit(self.timeout_s)
-        if running is not None and running < len(worker.units):
-            self._settle(*worker.units.pop(running), status, message, index)
-        self._pending.extendleft(reversed(worker.units))
-        worker.units = []
+        left = [unit for chunk in worker.chunks for unit in chunk.left]
+        if running is not None and running < len(left):
+            self._settle(*left.pop(running), status, message, index)
+        self._pending.extendleft(reversed(left))
+        worker.chunks.clear()
 
     def _same_group(self, a: tuple, b: tuple) -> bool:
         """Whether two queued units score one example (a prompt's G completions share it)."""
@@ -604,38 +698,46 @@ class RewardPool:
         return first is second or first == second
 
     def _dispatch(self, now: float) -> None:
-        """Hand a chunk to every started worker that has none; when the queue is empty, take back for it the later
-        half of the unstarted units of the busiest worker (so a chunk that drew several slow units does not leave
-        one worker idle while the other works through them). A chunk ends at the end of a prompt's group: a group
-        split between workers has its gold read (parsed, for math) twice."""
+        """Hand a chunk to every started worker that has none; when the queue is empty, take back for it about half
+        of the unstarted units of the busiest worker (so a chunk that drew several slow units does not leave one
+        worker idle while the other works through them). While the queue holds a full chunk for every worker, a
+        worker also gets its next chunk while it runs one, so it starts that at once instead of waiting for the
+        pump (about a millisecond per chunk). A chunk ends at the end of a prompt's group: a group split between
+        workers has its gold read (parsed, for math) twice."""
         for index, worker in enumerate(self.workers):
-            if not (worker.ready and not worker.units and not worker.open):
+            if not worker.ready or worker.chunks:
                 continue
             if not self._pending:
-                busy = [w for w in self.workers if w.units and w is not worker]
-                victim = max(busy, key=lambda w: len(w.units), default=None)
+                busy = [w for w in self.workers if w.unreported and w is not worker]
+                victim = max(busy, key=lambda w: w.unreported, default=None)
                 taken = victim.take_back(self._same_group) if victim is not None else []
                 if not taken:
                     continue
                 self._pending.extendleft(reversed(taken))
                 self.stolen += len(taken)
-            chunk = self.chunk_size or max(1, min(_CHUNK_MAX, len(self._pending) // len(self.workers)))
-            take = [self._pending.popleft() for _ in range(min(chunk, len(self._pending)))]
-            while self._pending and self._same_group(take[-1], self._pending[0]):  # a prompt's group stays whole
-                take.append(self._pending.popleft())
-            payload, functions = [], {}
-            for ticket, unit in take:
-                job = self._jobs[ticket]
-                name, item = job.units[unit]
-                functions[(ticket, name)] = job.rewards[name][0]
-                payload.append(((ticket, name), job.completions[item], job.examples[item]))
-            worker.assign(take, now)
-            try:
-                worker.conn.send((functions, payload))
-            except (OSError, EOFError):  # it died while idle: requeue, replace, try again next round
-                self._pending.extendleft(reversed(take))
-                worker.units = []
-                self._replace(index)
+            self._send_chunk(index, worker, now)
+        for index, worker in enumerate(self.workers):
+            if (worker.ready and len(worker.chunks) == 1 and not worker.chunks[0].cut  # one span taken back at most
+                    and len(self._pending) >= (self.chunk_size or _CHUNK_MAX) * len(self.workers)):
+                self._send_chunk(index, worker, now)
+                self.sent_ahead += 1
+
+    def _send_chunk(self, index: int, worker, now: float) -> None:
+        chunk = self.chunk_size or max(1, min(_CHUNK_MAX, len(self._pending) // len(self.workers)))
+        take = [self._pending.popleft() for _ in range(min(chunk, len(self._pending)))]
+        while self._pending and self._same_group(take[-1], self._pending[0]):  # a prompt's group stays whole
+            take.append(self._pending.popleft())
+        worker.assign(take, self._message, now)
+
+    def _message(self, units: list) -> tuple:
+        """({(ticket, reward name): fn}, [((ticket, reward name), completion, example), ...]) for a worker."""
+        payload, functions = [], {}
+        for ticket, unit in units:
+            job = self._jobs[ticket]
+            name, item = job.units[unit]
+            functions[(ticket, name)] = job.rewards[name][0]
+            payload.append(((ticket, name), job.completions[item], job.examples[item]))
+        return functions, payload
 
 
 def score(rewards: dict, completions: list, examples: list, workers: int = 0, timeout_s: float = 10.0) -> Scores:
