@@ -203,16 +203,18 @@ def score_inline(rewards: dict, completions: list, examples: list) -> Scores:
 # Garbage collection: a full collection of a worker's heap (sympy, math-verify, their caches) takes 50-80 ms, and
 # Python runs one every few thousand math completions, in the middle of whatever unit is running: about 4 % of
 # the scoring CPU, and 10-15 % of a half-second batch that draws one. A worker freezes what its imports and warm-up
-# made (never scanned again), turns automatic full collections off and runs one itself when it has no chunk
-# waiting (between a training step's batches, while the next is generated), or mid-chunk when it has not been
-# idle for _GC_BUSY young collections, so cyclic garbage stays bounded.
+# made (never scanned again), turns automatic full collections off and runs one itself when no chunk came for
+# _IDLE_S (between a training step's batches, while the next is generated; not in the millisecond between two
+# chunks of one batch), or mid-chunk when it has not been idle for _GC_BUSY young collections, so cyclic garbage
+# stays bounded.
 
 _STARTUP_S = 120.0  # a fresh worker imports sympy and the reward modules before it says it is ready
 _FLUSH_S = 0.02  # a worker sends the results it holds at least this often (and at the end of each chunk)
 _POLL_S = 0.05  # the parent looks at the running units' start times at least this often
 _CHUNK_MAX = 256  # units per chunk at most: an equal share of the queue per worker, rebalanced by taking back
 _GC_NEVER = 2 ** 30  # a worker's threshold for automatic full collections
-_GC_IDLE = 10  # a worker with no chunk waiting runs a full collection after this many young ones (Python's own: 10)
+_GC_IDLE = 10  # a worker with no chunk for _IDLE_S runs a full collection after this many young ones (Python: 10)
+_IDLE_S = 0.05
 _GC_BUSY = 200  # ... and one that never waits, mid-chunk after this many
 _NO_LIMIT = float(2 ** 52)  # the span taken back, [_NO_LIMIT, _NO_LIMIT), while the parent has taken none
 
@@ -250,7 +252,7 @@ def _worker_main(conn, preload, running) -> None:
     gc.set_threshold(*gc.get_threshold()[:2], _GC_NEVER)  # full collections: when idle (below), not mid-batch
     conn.send(("ready",))
     while True:
-        if gc.get_count()[2] >= _GC_IDLE and not conn.poll():
+        if gc.get_count()[2] >= _GC_IDLE and not conn.poll(_IDLE_S):  # not between two chunks of one batch
             gc.collect()
         try:
             message = conn.recv()
