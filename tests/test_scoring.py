@@ -329,3 +329,47 @@ def test_a_worker_stuck_in_a_unit_is_killed_on_time_while_its_next_chunk_waits_i
         assert scores.timeouts == {"r": 1} and not scores.errors and fresh.replaced == 1
         assert fresh.sent_ahead > 0
     assert elapsed < 30  # the 1 s limit and a worker restart, never the 600 s sleep
+
+
+def chaotic(completion: str, example: dict) -> float:
+    """example["i"], after whatever example["kind"] says: slow, hang, crash or raise."""
+    kind = example["kind"]
+    if kind == "slow":
+        time.sleep(0.005)
+    elif kind == "hang":
+        time.sleep(600)
+    elif kind == "crash":
+        os._exit(3)
+    elif kind == "raise":
+        raise ValueError("broken")
+    return float(example["i"])
+
+
+@pytest.mark.timeout(300)
+def test_queued_batches_with_slow_hung_crashing_and_raising_units_each_score_exactly_what_they_earned():
+    """Chunks sent ahead, units taken back and workers killed or dead, all in one run: every unit gets its own
+    value or a counted 0, in its own batch."""
+    import random
+
+    rng = random.Random(7)
+    batches = []
+    for batch in range(10):  # prompts of 4 completions sharing one example, as a GRPO group does
+        examples = []
+        for group in range(15):
+            kind = rng.choices(["fast", "slow", "raise"], [0.75, 0.22, 0.03])[0]
+            example = {"i": 1000 * batch + group, "kind": kind}
+            examples += [example] * 4
+        batches.append(examples)
+    for batch, position, kind in ((1, 9, "hang"), (4, 30, "crash"), (6, 57, "hang"), (8, 0, "crash")):
+        batches[batch][position] = {"i": -1, "kind": kind}  # one completion of a group, alone
+    with RewardPool(workers=2, timeout_s=1.0, chunk_size=8, preload=()) as fresh:
+        fresh.wait_ready()
+        tickets = [fresh.submit({"r": (chaotic, 1.0)}, ["c"] * len(examples), examples) for examples in batches]
+        for ticket, examples in zip(tickets, batches):
+            got = fresh.collect(ticket)
+            kinds = [e["kind"] for e in examples]
+            assert got.components["r"] == [0.0 if k in ("hang", "crash", "raise") else float(e["i"])
+                                           for k, e in zip(kinds, examples)]
+            assert got.timeouts.get("r", 0) == kinds.count("hang")
+            assert got.errors.get("r", 0) == kinds.count("crash") + kinds.count("raise")
+        assert fresh.replaced == 4 and fresh.sent_ahead > 0
