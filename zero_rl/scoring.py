@@ -511,6 +511,7 @@ class RewardPool:
             self._pending.extend((ticket, item * per_item + k) for item in range(len(completions))
                                  for k in range(per_item))
         os.write(self._wake_w, b"j")
+        time.sleep(0)  # hand the GIL to the pump now: a caller queueing many batches would delay the first chunk ~5 ms
         return ticket
 
     def collect(self, ticket: int) -> Scores:
@@ -733,12 +734,13 @@ class RewardPool:
 
     def _message(self, units: list) -> tuple:
         """({(ticket, reward name): fn}, [((ticket, reward name), completion, example), ...]) for a worker."""
-        payload, functions = [], {}
+        payload, functions, keys = [], {}, {}
         for ticket, unit in units:
             job = self._jobs[ticket]
             name, item = job.units[unit]
-            functions[(ticket, name)] = job.rewards[name][0]
-            payload.append(((ticket, name), job.completions[item], job.examples[item]))
+            key = keys.setdefault((ticket, name), (ticket, name))  # one object: pickled once, then referenced
+            functions[key] = job.rewards[name][0]
+            payload.append((key, job.completions[item], job.examples[item]))
         return functions, payload
 
 
