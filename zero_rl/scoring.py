@@ -466,6 +466,7 @@ class RewardPool:
         self._next_ticket = 0
         self._cond = threading.Condition()  # guards _jobs, _pending, workers, _error, _closed
         self._error = None  # what stopped the pump thread; raised to every caller after
+        self._callers_waiting_on = False  # the pump has news for callers waiting on _cond (a batch done, a worker up)
         self._closed = False
         self._wake_r, self._wake_w = os.pipe()  # a byte here wakes the pump (new job, close)
         os.set_blocking(self._wake_r, False)
@@ -608,7 +609,9 @@ class RewardPool:
                 return
             self._receive(ready)
             self._enforce_deadlines(time.monotonic())
-            self._cond.notify_all()
+            if self._callers_waiting_on:  # a batch finished or a worker started: wake the callers (only then:
+                self._callers_waiting_on = False  # every needless wake takes a core from a worker)
+                self._cond.notify_all()
 
     def _receive(self, ready: list) -> None:
         for index, worker in enumerate(self.workers):
@@ -623,6 +626,7 @@ class RewardPool:
                         log.warning("reward worker %d: %s", index, message[1])
                     elif message == ("ready",):
                         worker.ready = True
+                        self._callers_waiting_on = True
                     elif message[0] == "chunk_error":  # every unit of its oldest chunk fails the same way
                         chunk = worker.chunks.popleft()
                         for unit in chunk.left:
@@ -671,6 +675,7 @@ class RewardPool:
     def _settle(self, ticket: int, unit: int, status: str, value, worker_index: int) -> None:
         job = self._jobs[ticket]
         job.remaining -= 1
+        self._callers_waiting_on = self._callers_waiting_on or not job.remaining
         name, item = job.units[unit]
         if status == "ok":
             job.results[unit] = value
