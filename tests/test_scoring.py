@@ -332,16 +332,11 @@ def test_a_worker_stuck_in_a_unit_is_killed_on_time_while_its_next_chunk_waits_i
 
 
 def chaotic(completion: str, example: dict) -> float:
-    """example["i"], after whatever example["kind"] says: slow, hang, crash or raise."""
-    kind = example["kind"]
-    if kind == "slow":
+    """example["i"], after whatever example["kind"] says: slow (5 ms), or hang, crash or raise as `misbehaving`."""
+    if example["kind"] == "slow":
         time.sleep(0.005)
-    elif kind == "hang":
-        time.sleep(600)
-    elif kind == "crash":
-        os._exit(3)
-    elif kind == "raise":
-        raise ValueError("broken")
+    else:
+        misbehaving(example["kind"], example)
     return float(example["i"])
 
 
