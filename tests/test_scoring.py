@@ -240,6 +240,7 @@ def _worker_state(position: int, count: int, waiting: int = 0):
 
     worker = _Worker.__new__(_Worker)
     worker.running = multiprocessing.get_context("spawn").Array("d", [float(position), 0.0, _NO_LIMIT, _NO_LIMIT])
+    worker.lock, worker.shared = worker.running.get_lock(), worker.running.get_obj()
     worker.chunks = deque([_Chunk(base=0, units=[(0, unit) for unit in range(count)], stop=count)])
     if waiting:
         worker.chunks.append(_Chunk(base=count, units=[(0, unit) for unit in range(count, count + waiting)],

@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import pickle
+import select
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -325,11 +326,15 @@ class _Worker:
         # [position of the unit running among all units sent to the worker, its start, the span of positions
         #  [stop, end) taken back for another worker]
         self.running = context.Array("d", [-1.0, 0.0, _NO_LIMIT, _NO_LIMIT])
+        self.lock, self.shared = self.running.get_lock(), self.running.get_obj()  # raw: one lock per read
         self.process = context.Process(target=_worker_main, args=(child_conn, tuple(preload), self.running),
                                        daemon=True)
         self.process.start()
         child_conn.close()
         self.conn = parent_conn
+        self.fd = parent_conn.fileno()
+        self.more = select.poll()  # whether more results wait in the pipe: one poll(2), no selector built per call
+        self.more.register(self.fd, select.POLLIN)
         # a chunk is written by this thread, never by the pump: a chunk sent while the worker runs the one before
         # waits in the pipe, and a write to a full pipe blocks until the worker reads; the pump must stay free to
         # read results and kill a worker stuck in a unit
@@ -360,8 +365,8 @@ class _Worker:
         """(index into the units left of its chunks, oldest first, of the unit running now, or None; the deadline of
         the worker). The units left are consecutive positions: a chunk is sent after another only while that one
         keeps all its units."""
-        with self.running.get_lock():
-            position, started = int(self.running[0]), self.running[1]
+        with self.lock:
+            position, started = int(self.shared[0]), self.shared[1]
         oldest = self.chunks[0] if self.chunks else None
         if oldest is None or position < oldest.base + oldest.reported:
             return None, self.deadline  # between chunks, or not started on the oldest one
@@ -384,15 +389,15 @@ class _Worker:
         starts = [position for (position, unit), prior in zip(left, previous)
                   if prior is None or not same_group(prior, unit)]
         last = left[-1][0]
-        with self.running.get_lock():
-            first = max(int(self.running[0]) + 1, left[0][0])  # not started: [first, last]
+        with self.lock:
+            first = max(int(self.shared[0]) + 1, left[0][0])  # not started: [first, last]
             cuts = [position for position in starts if position >= first]
             if not cuts:  # the rest is one prompt's group: splitting it would read its gold twice
                 return []
             half = last + 1 - (last + 1 - first) // 2
             stop = min(cuts, key=lambda p: (abs(p - half), p))
             # from the stop to all it was ever sent: spans taken back before lie inside it
-            self.running[2], self.running[3] = float(stop), float(self.sent)
+            self.shared[2], self.shared[3] = float(stop), float(self.sent)
         for chunk in self.chunks:
             keep = min(chunk.stop, max(chunk.reported, stop - chunk.base))
             chunk.cut, chunk.stop = chunk.cut or keep < chunk.stop, keep
@@ -473,6 +478,9 @@ class RewardPool:
         self._closed = False
         self._wake_r, self._wake_w = os.pipe()  # a byte here wakes the pump (new job, close)
         os.set_blocking(self._wake_r, False)
+        self._poller = select.poll()  # the pump's one poll set (a selector built per wait costs a core tens of µs)
+        self._poller.register(self._wake_r, select.POLLIN)
+        self._polled = set()  # the workers' pipe numbers registered in it
         self._pump = threading.Thread(target=self._pump_loop, name="zero-rl-reward-pool", daemon=True)
         self._pump.start()
 
@@ -590,8 +598,6 @@ class RewardPool:
     def _step(self) -> None:
         """One round: hand out chunks, wait (until a result, a new job, the nearest deadline or _POLL_S) and then
         settle results and kill and replace any worker whose running unit passed its deadline."""
-        from multiprocessing.connection import wait
-
         with self._cond:
             if self._closed:
                 return
@@ -601,12 +607,7 @@ class RewardPool:
         if busy:
             deadline = min(w.running_unit(self.timeout_s)[1] if w.unreported else w.deadline for w in busy)
             timeout = max(0.0, min(_POLL_S, deadline - time.monotonic()))
-        ready = wait([w.conn for w in busy] + [self._wake_r], timeout=timeout)
-        if self._wake_r in ready:
-            try:
-                os.read(self._wake_r, 4096)
-            except BlockingIOError:
-                pass
+        ready = self._wait(busy, timeout)
         with self._cond:
             if self._closed:
                 return
@@ -616,12 +617,33 @@ class RewardPool:
                 self._callers_waiting_on = False  # every needless wake takes a core from a worker)
                 self._cond.notify_all()
 
-    def _receive(self, ready: list) -> None:
+    def _wait(self, busy: list, timeout) -> set:
+        """The busy workers whose pipes have something to read (a message, or the end of a dead worker's pipe),
+        after at most `timeout` seconds (None: until a worker or the wake pipe has something)."""
+        fds = {worker.fd: worker for worker in busy}
+        for fd in self._polled - fds.keys():  # a finished or replaced worker's pipe (its number may be reused)
+            self._poller.unregister(fd)
+        for fd in fds.keys() - self._polled:
+            self._poller.register(fd, select.POLLIN)
+        self._polled = set(fds)
+        events = self._poller.poll(None if timeout is None else 1000 * timeout)
+        ready = set()
+        for fd, _ in events:
+            if fd == self._wake_r:
+                try:
+                    os.read(self._wake_r, 4096)
+                except BlockingIOError:
+                    pass
+            else:
+                ready.add(fds[fd])
+        return ready
+
+    def _receive(self, ready: set) -> None:
         for index, worker in enumerate(self.workers):
-            if worker.conn not in ready:
+            if worker not in ready:
                 continue
             try:
-                while worker.conn.poll():
+                while True:  # every message waiting: the first is there (or the pipe's end: EOFError)
                     message = worker.conn.recv()
                     if message[0] == "startup_error":
                         raise RuntimeError(f"reward worker could not start: {message[1]}")
@@ -645,6 +667,8 @@ class RewardPool:
                                 raise RuntimeError(f"reward worker {index} ended a chunk with "
                                                    f"{chunk.stop - chunk.reported} units not run")
                             worker.chunks.popleft()
+                    if not worker.more.poll(0):
+                        break
             except (EOFError, OSError):  # the worker died: its running unit is an error, the rest go back
                 worker.process.join(timeout=1)
                 code = worker.process.exitcode
