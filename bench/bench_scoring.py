@@ -22,12 +22,18 @@ the pool's. Then the workers' share of the time spent inside rewards and their s
 processes on two cores share caches and memory, and the serial process has seen every earlier completion where
 each worker saw about half, so its parser caches are a little warmer: a few percent slower each). A round is about
 half a second of work per worker, so one full garbage collection in the serial process (50-80 ms) or a burst of
-noise from the VM moves a single round by 10 % either way: the queued figure is the median of 5 rounds.
+noise from the VM moves a single round by 10 % either way, so there are 5 rounds. The queued figure is the
+throughput of all of them (their serial seconds over their pool seconds), as a run sees it: serial scoring runs a full
+garbage collection of its process's heap about every 16,000-20,000 MATH completions (60-75 ms here, more in a
+trainer's larger heap), in the middle of a batch, while the pool's workers run theirs when idle. The bench counts and
+times every full collection inside a timed phase (gc.callbacks) and prints, beside the throughput, the median round
+and the ratio with serial's collections taken out: the pool's parallel speed-up alone.
 Both sides are warmed first (`math_answer.warm_up()`: the pool's workers run it at start, the serial side
 before its clock starts), so neither pays sympy's first-use costs inside the timed region.
 """
 
 import argparse
+import gc
 import itertools
 import json
 import os
@@ -69,6 +75,37 @@ def completions_for(rows, count: int, seed: int, group_size: int = 1) -> tuple:
             examples.append({"id": row["unique_id"], "answer": row["answer"]})
             completions.append(rng.choice(forms)(row["answer"]))
     return completions, examples
+
+
+class FullCollections:
+    """Full (generation 2) garbage collections of this process, counted and timed while `on` is set."""
+
+    def __init__(self):
+        self.on, self.count, self.seconds, self._started = False, 0, 0.0, None
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if info["generation"] != 2 or not self.on:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.count, self.seconds, self._started = self.count + 1, self.seconds + time.perf_counter() - self._started, None
+
+    def measure(self, fn):
+        """fn()'s result, with (count, seconds) of the full collections during it."""
+        count, seconds = self.count, self.seconds
+        self.on = True
+        try:
+            result = fn()
+        finally:
+            self.on = False
+        return result, (self.count - count, self.seconds - seconds)
+
+
+def paused_text(paused: tuple, side: str) -> str:
+    count, seconds = paused
+    return f"{side} paused for {count} full garbage collection{'s' if count != 1 else ''} ({seconds:.2f} s)"
 
 
 def makespan(costs: list, order: list, workers: int) -> float:
@@ -172,19 +209,23 @@ def main() -> int:
     warm_up()  # the serial side's warm-up (the workers ran theirs inside start-up)
     serial_warm_s = time.monotonic() - started
 
+    collections = FullCollections()
     # interleaved batch by batch, so both see the same load on a shared machine
     pool_s = serial_s = parent_cpu_s = serial_cpu_s = 0.0
+    per_call_paused = [[0, 0.0], [0, 0.0]]  # full collections (count, seconds): the pool's parent, serial
     busy_before = pool.busy_s
     costs = []  # the serial side's seconds per completion
     pooled, serial, errors, timeouts, serial_errors, serial_timeouts = [], [], {}, {}, {}, {}
     for begin in range(0, len(completions), args.batch):
         batch = slice(begin, begin + args.batch)
         started, cpu = time.monotonic(), time.process_time()
-        scores = pool.score(rewards, completions[batch], examples[batch])
+        scores, paused = collections.measure(lambda: pool.score(rewards, completions[batch], examples[batch]))
         pool_s += time.monotonic() - started
         parent_cpu_s += time.process_time() - cpu
+        per_call_paused[0] = [a + b for a, b in zip(per_call_paused[0], paused)]
         started, cpu = time.monotonic(), time.process_time()
-        inline = timed_serial(rewards, completions[batch], examples[batch], costs)
+        inline, paused = collections.measure(lambda: timed_serial(rewards, completions[batch], examples[batch], costs))
+        per_call_paused[1] = [a + b for a, b in zip(per_call_paused[1], paused)]
         serial_s += time.monotonic() - started
         serial_cpu_s += time.process_time() - cpu
         pooled += scores.components["accuracy"]
@@ -196,26 +237,31 @@ def main() -> int:
     per_call_busy_s = pool.busy_s - busy_before
     # queued, in rounds: fresh completions each round (no side has seen them: caches stay fair), every batch
     # submitted ahead and collected in order, then the same batches serially; rounds alternate the two, so a
-    # burst of load from elsewhere falls on one round, and the median round is the figure
+    # burst of load from elsewhere falls on one round; the figure is all rounds' throughput
     rounds, queued_differences = [], []
     for round_index in range(args.rounds):
         fresh, fresh_examples = completions_for(rows, args.completions, args.seed + 1 + round_index, args.group_size)
         batches = [slice(begin, begin + args.batch) for begin in range(0, len(fresh), args.batch)]
         busy_before = pool.busy_s
         started = time.monotonic()
-        tickets = [pool.submit(rewards, fresh[b], fresh_examples[b]) for b in batches]
-        queued = [value for ticket in tickets for value in pool.collect(ticket).components["accuracy"]]
+        tickets, pool_paused = collections.measure(
+            lambda: [pool.submit(rewards, fresh[b], fresh_examples[b]) for b in batches])
+        queued, paused = collections.measure(
+            lambda: [value for ticket in tickets for value in pool.collect(ticket).components["accuracy"]])
+        pool_paused = [a + b for a, b in zip(pool_paused, paused)]
         queued_s = time.monotonic() - started
         queued_busy_s = pool.busy_s - busy_before
         started = time.monotonic()
         fresh_costs = []
-        queued_serial = [value for b in batches for value in
-                         timed_serial(rewards, fresh[b], fresh_examples[b], fresh_costs).components["accuracy"]]
+        queued_serial, serial_paused = collections.measure(
+            lambda: [value for b in batches for value in
+                     timed_serial(rewards, fresh[b], fresh_examples[b], fresh_costs).components["accuracy"]])
         serial_alone_s = time.monotonic() - started
         queued_differences += [i for i, (a, b) in enumerate(zip(queued, queued_serial)) if a != b]
         rounds.append({"ratio": serial_alone_s / queued_s, "pool_s": queued_s, "serial_s": serial_alone_s,
                        "bound": bounds(fresh_costs, len(fresh_costs), args.workers)[0],
-                       "busy": queued_busy_s / (args.workers * queued_s), "inflation": queued_busy_s / sum(fresh_costs)})
+                       "busy": queued_busy_s / (args.workers * queued_s), "inflation": queued_busy_s / sum(fresh_costs),
+                       "pool_paused": pool_paused, "serial_paused": serial_paused})
     stolen, sent_ahead = pool.stolen, pool.sent_ahead
     pool.close()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -238,18 +284,28 @@ def main() -> int:
     print(f"speed-up per call: {serial_s / pool_s:.2f}x serial  (bound from the serial per-completion times: "
           f"{order_bound:.2f}x in the pool's order, {longest_bound:.2f}x longest first)")
     print(f"  the workers were inside rewards {100 * per_call_busy_s / (args.workers * pool_s):.0f}% of the time, and "
-          f"took {per_call_busy_s / sum(costs):.2f}x the serial seconds for the same completions")
+          f"took {per_call_busy_s / sum(costs):.2f}x the serial seconds for the same completions; "
+          f"{paused_text(per_call_paused[1], 'serial')}, {paused_text(per_call_paused[0], 'the pool')}")
     for index, r in enumerate(rounds):
         print(f"RewardPool, batches queued ahead, round {index + 1}: {r['pool_s']:.2f} s against serial "
               f"{r['serial_s']:.2f} s = {r['ratio']:.2f}x (bound {r['bound']:.2f}x); workers inside rewards "
-              f"{100 * r['busy']:.0f}% of the time, at {r['inflation']:.2f}x the serial seconds")
+              f"{100 * r['busy']:.0f}% of the time, at {r['inflation']:.2f}x the serial seconds; "
+              f"{paused_text(r['serial_paused'], 'serial')}, {paused_text(r['pool_paused'], 'the pool')}")
     print(f"  over the run: {stolen} units taken back for an idle worker, {sent_ahead} chunks sent ahead to a busy one")
     median = statistics.median(r["ratio"] for r in rounds)
-    print(f"speed-up queued: {median:.2f}x serial (median of {len(rounds)} rounds of fresh completions)")
+    total_serial_s, total_pool_s = sum(r["serial_s"] for r in rounds), sum(r["pool_s"] for r in rounds)
+    serial_paused = [sum(r["serial_paused"][k] for r in rounds) for k in (0, 1)]
+    pool_paused = [sum(r["pool_paused"][k] for r in rounds) for k in (0, 1)]
+    print(f"speed-up queued: {total_serial_s / total_pool_s:.2f}x serial over all {len(rounds)} rounds "
+          f"({len(rounds) * args.completions} fresh completions: serial {total_serial_s:.2f} s, pool "
+          f"{total_pool_s:.2f} s); median round {median:.2f}x")
+    print(f"  in those rounds {paused_text(serial_paused, 'serial')} and {paused_text(pool_paused, 'the pool')} "
+          f"(its workers run theirs when idle); with serial's taken out: "
+          f"{(total_serial_s - serial_paused[1]) / total_pool_s:.2f}x, the parallel speed-up alone")
     if args.ceiling:
         print(f"this machine's ceiling: {args.workers} serial scorers side by side, each in its own process on the "
               f"same {args.ceiling} completions, took {ceiling[2]:.2f} s against {ceiling[1]:.2f} s for one alone: "
-              f"{ceiling[0]:.2f}x (no pool can beat it)")
+              f"{ceiling[0]:.2f}x (no pool's parallel speed-up can beat it)")
     print(f"CPU: serial {serial_cpu_s:.2f} s; pool workers {workers_cpu_s:.2f} s (incl. start-up) + parent "
           f"{parent_cpu_s:.2f} s; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
           "(a wall-clock ratio needs free cores)")

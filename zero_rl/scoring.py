@@ -5,6 +5,7 @@ Every reward error or timeout is caught, scored 0, logged and counted per reward
 """
 
 import gc
+import itertools
 import logging
 import os
 import pickle
@@ -519,9 +520,7 @@ class RewardPool:
             self._jobs[ticket] = _Job(rewards=dict(rewards), completions=list(completions),
                                       examples=list(examples), units=units, results=[None] * len(units),
                                       remaining=len(units), batched=batched)
-            per_item = len(per_completion)
-            self._pending.extend((ticket, item * per_item + k) for item in range(len(completions))
-                                 for k in range(per_item))
+            self._pending.extend(zip(itertools.repeat(ticket), range(len(units))))  # units in order
         os.write(self._wake_w, b"j")
         time.sleep(0)  # hand the GIL to the pump now: a caller queueing many batches would delay the first chunk ~5 ms
         return ticket
@@ -536,9 +535,7 @@ class RewardPool:
             self._raise_if_failed()
             del self._jobs[ticket]
         names = [name for name in job.rewards if name not in job.batched]
-        components = {name: [0.0] * len(job.completions) for name in names}
-        for (name, item), value in zip(job.units, job.results):
-            components[name][item] = value
+        components = {name: job.results[k::len(names)] for k, name in enumerate(names)}  # units: item by item
         scores = finish_scores({name: job.rewards[name] for name in names}, components, job.completions, job.errors,
                                job.timeouts)
         if job.batched:
