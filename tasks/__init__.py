@@ -3,6 +3,11 @@
 Adding a task is one file in this folder plus one line here.
 """
 
+if __name__ != "zero_rl.tasks":  # e.g. `import tasks.x` run with the repository root on sys.path
+    raise ImportError(f"tasks/ is installed as zero_rl.tasks: import zero_rl.tasks.<module>, not "
+                      f"{__name__}.<module> (a second copy of each module, with its own registry "
+                      "and its own copies of the rewards it imports)")
+
 from zero_rl.tasks import aime24, amc23, minerva, olympiadbench  # held-out math benchmarks
 from zero_rl.tasks import arithmetic, gsm8k, hendrycks_math, humaneval, mbpp
 

@@ -27,3 +27,15 @@ def test_wheel_holds_the_namespaced_packages_and_the_base_model(tmp_path):
                      "zero_rl/generation/hf.py"):
         assert expected in names, expected
     assert not any(name.startswith(("rewards/", "tasks/")) for name in names)
+
+
+def test_the_folders_refuse_a_second_top_level_import():
+    """From the repository root `rewards` and `tasks` are importable as folders: that would make a second copy of
+    each module (its own caches and registry; reward workers import and warm it again), so it fails clearly."""
+    for folder, module in (("rewards", "rewards.math_answer"), ("tasks", "tasks")):
+        out = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode != 0
+        assert f"{folder}/ is installed as zero_rl.{folder}: import zero_rl.{folder}.<module>" in out.stderr
+    ok = subprocess.run([sys.executable, "-c", "import zero_rl.rewards.math_answer, zero_rl.tasks"], cwd=ROOT,
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
