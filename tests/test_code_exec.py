@@ -502,8 +502,8 @@ def test_tables_pass_as_an_unprivileged_user():
     except KeyError:
         user = pwd.getpwnam("nobody")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    probe = subprocess.run([sys.executable, "-c", "import pytest, rewards"], cwd=root, user=user.pw_uid,
-                           group=user.pw_gid, extra_groups=[], capture_output=True, text=True, env={
+    probe = subprocess.run([sys.executable, "-c", "import pytest, zero_rl.rewards.code_exec"], cwd=root,
+                           user=user.pw_uid, group=user.pw_gid, extra_groups=[], capture_output=True, text=True, env={
                                "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root})
     assert probe.returncode == 0, (
         f"user {user.pw_name} cannot run {sys.executable} on {root} ({probe.stderr.strip()[-300:]}): create the "
