@@ -175,6 +175,8 @@ def symbolic_agree(gold: str, pred: str) -> bool:
     """math-verify's verdict (gold first) on LaTeX, with plain text rewritten; a numeric "equal" of two exact
     constants is confirmed at 50 digits (math-verify rounds to 6 places), and a decimal answer that stands for
     an exact gold must be its correct rounding."""
+    import sympy
+
     plain_gold = plain_to_latex(gold)
     gold_parsed = parse_gold_symbolic(plain_gold) if plain_gold != gold and "\\" not in gold else ()
     gold_parsed = gold_parsed or parse_gold_symbolic(gold) or parse_gold_symbolic(plain_gold)
@@ -187,8 +189,20 @@ def symbolic_agree(gold: str, pred: str) -> bool:
         pred_parsed = _mv_parse(plain) or pred_parsed
     if not pred_parsed:
         return False
-    if false_statement(pred_parsed[0]) and false_statement(gold_parsed[0]) is not None:
+    gold_false = false_statement(gold_parsed[0])
+    if false_statement(pred_parsed[0]) and gold_false is not None:
         return False  # `1.56 = 56\\%` for the gold `0.56 = 56\\%`: math-verify compared the right sides only
+    if gold_false is False and not isinstance(pred_parsed[0], sympy.Equality):
+        # a gold giving one value in two spellings (`0.56 = 56\\%`): either spelling alone is that value, which
+        # math-verify does not see (it compares a lone value with a gold equation's right side only when the left
+        # side is a symbol)
+        return any(_agree_parsed([side, str(side)], pred_parsed, pred)
+                   for side in (gold_parsed[0].lhs, gold_parsed[0].rhs))
+    return _agree_parsed(gold_parsed, pred_parsed, pred)
+
+
+def _agree_parsed(gold_parsed, pred_parsed, pred: str) -> bool:
+    """symbolic_agree's verdict once both sides are read: math-verify's, confirmed as its docstring says."""
     if differ_at_a_point(gold_parsed[0], pred_parsed[0]):
         return False  # math-verify's simplify would take 10-100 ms to find no identity (see differ_at_a_point)
     if not _mv_verify(gold_parsed, pred_parsed):

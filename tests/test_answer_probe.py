@@ -158,3 +158,16 @@ def sympy_text(expression) -> str:
 ])
 def test_an_equation_between_unequal_constants_never_matches_such_a_gold(gold, pred, reward):
     assert math_accuracy(f"<answer>\\boxed{{{pred}}}</answer>", {"answer": gold}) == reward
+
+
+@pytest.mark.parametrize("gold,pred,reward", [
+    # MATH train/counting_and_probability/557.json asks for a probability as a percent; its gold is `0.56 = 56\%`
+    # (the solution's last line boxes both spellings). Plain math-verify scores `56\%` and `0.56` 0 against it.
+    ("0.56 = 56\\%", "56\\%", 1.0), ("0.56 = 56\\%", "0.56", 1.0), ("0.56 = 56\\%", "0.48", 0.0),
+    ("0.56 = 56\\%", "57\\%", 0.0), ("0.56 = 56\\%", "0.08 + 0.48", 1.0),
+    ("0.333 = \\frac{1}{3}", "\\frac{1}{3}", 1.0), ("0.333 = \\frac{1}{3}", "0.333", 1.0),
+    ("0.333 = \\frac{1}{3}", "\\frac{1}{4}", 0.0), ("\\frac{1}{2} = 0.5", "0.6", 0.0),
+    ("\\frac{1}{2} \\$ = \\frac{10}{9}", "\\frac{1}{2}", 0.0),  # a false equation is no such gold
+])
+def test_a_gold_giving_one_value_in_two_spellings_is_matched_by_either_alone(gold, pred, reward):
+    assert math_accuracy(f"<answer>\\boxed{{{pred}}}</answer>", {"answer": gold}) == reward
