@@ -90,7 +90,9 @@ class FullCollections:
         if phase == "start":
             self._started = time.perf_counter()
         elif self._started is not None:
-            self.count, self.seconds, self._started = self.count + 1, self.seconds + time.perf_counter() - self._started, None
+            self.count += 1
+            self.seconds += time.perf_counter() - self._started
+            self._started = None
 
     def measure(self, fn):
         """fn()'s result, with (count, seconds) of the full collections during it."""
@@ -244,11 +246,9 @@ def main() -> int:
         batches = [slice(begin, begin + args.batch) for begin in range(0, len(fresh), args.batch)]
         busy_before = pool.busy_s
         started = time.monotonic()
-        tickets, pool_paused = collections.measure(
-            lambda: [pool.submit(rewards, fresh[b], fresh_examples[b]) for b in batches])
-        queued, paused = collections.measure(
-            lambda: [value for ticket in tickets for value in pool.collect(ticket).components["accuracy"]])
-        pool_paused = [a + b for a, b in zip(pool_paused, paused)]
+        queued, pool_paused = collections.measure(lambda: [
+            value for ticket in [pool.submit(rewards, fresh[b], fresh_examples[b]) for b in batches]
+            for value in pool.collect(ticket).components["accuracy"]])
         queued_s = time.monotonic() - started
         queued_busy_s = pool.busy_s - busy_before
         started = time.monotonic()
